@@ -1,0 +1,45 @@
+"""Production settings: everything from base, secrets required, HTTPS enforced.
+
+Importing this module without DJANGO_SECRET_KEY, PATIENT_DATA_KEYS or PATIENT_LOOKUP_KEYS set
+raises ImproperlyConfigured, so a misconfigured deployment never starts.
+"""
+
+from telehealth.settings.base import *  # noqa: F403
+from telehealth.settings.base import env
+
+SECRET_KEY = env.str("DJANGO_SECRET_KEY")
+PATIENT_DATA_KEYS = env.list("PATIENT_DATA_KEYS")
+PATIENT_LOOKUP_KEYS = env.list("PATIENT_LOOKUP_KEYS")
+if not (SECRET_KEY and PATIENT_DATA_KEYS and PATIENT_LOOKUP_KEYS):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY, PATIENT_DATA_KEYS and PATIENT_LOOKUP_KEYS must be set"
+    )
+
+DEBUG = False
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = False
+REST_FRAMEWORK = {  # noqa: F405
+    **REST_FRAMEWORK,  # noqa: F405
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+}
+
+# HTTPS is terminated at the reverse proxy, which sets X-Forwarded-Proto.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # probes speak plain HTTP inside the network
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_SECURE = True
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SECURE = True
+X_FRAME_OPTIONS = "DENY"
