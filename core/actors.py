@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 TERMINAL_ROLE = "terminal"
 SYSTEM_ROLE = "system"
+ANONYMOUS_ROLE = "anonymous"
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,8 @@ def actor_from_request(request: Any) -> Actor:
             facility_id=principal.terminal.facility_id,
             ip_address=ip,
         )
+    elif not principal.is_authenticated:
+        actor = Actor(role=ANONYMOUS_ROLE, ip_address=ip)
     else:
         actor = actor_for_user(principal, ip_address=ip)
     request._telehealth_actor = actor

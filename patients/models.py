@@ -56,8 +56,12 @@ class Patient(PublicIdModel):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(id_type__in=IdType.values), name="patient_id_type_valid"),
-            models.CheckConstraint(condition=models.Q(sex__in=Sex.values), name="patient_sex_valid"),
+            models.CheckConstraint(
+                condition=models.Q(id_type__in=IdType.values), name="patient_id_type_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(sex__in=Sex.values), name="patient_sex_valid"
+            ),
         ]
 
     def __str__(self) -> str:
