@@ -45,9 +45,7 @@ class TerminalCredentialAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 "Expected 'Terminal <serial>:<secret>'.", code="terminal_credential_malformed"
             )
-        terminal = (
-            Terminal.objects.select_related("facility").filter(serial=serial).first()
-        )
+        terminal = Terminal.objects.select_related("facility").filter(serial=serial).first()
         presented = credential_digest(secret)
         if terminal is None or not terminal.credential_hash:
             # Compare anyway so a wrong serial costs the same time as a wrong secret.
@@ -82,5 +80,5 @@ class TerminalCredentialScheme(OpenApiAuthenticationExtension):
             "type": "apiKey",
             "in": "header",
             "name": "Authorization",
-            "description": "`Terminal <serial>:<secret>`, the device credential issued to a terminal.",
+            "description": "`Terminal <serial>:<secret>`: the device credential of a terminal.",
         }

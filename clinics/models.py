@@ -21,7 +21,9 @@ class Department(PublicIdModel):
     code = models.CharField(max_length=32)
     name = models.CharField(max_length=100)
     name_en = models.CharField(max_length=100, blank=True)
-    consultation_fee_fen = models.PositiveIntegerField(help_text="Consultation fee in fen (0.01 CNY)")
+    consultation_fee_fen = models.PositiveIntegerField(
+        help_text="Consultation fee in fen (0.01 CNY)"
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:

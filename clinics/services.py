@@ -142,6 +142,6 @@ def terminals_mark_stale_offline(*, now: Any = None) -> int:
     """Mark online terminals whose last heartbeat is too old as offline; returns how many."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.TERMINAL_OFFLINE_AFTER_SECONDS)
-    return Terminal.objects.filter(status=TerminalStatus.ONLINE, last_heartbeat_at__lt=cutoff).update(
-        status=TerminalStatus.OFFLINE
-    )
+    return Terminal.objects.filter(
+        status=TerminalStatus.ONLINE, last_heartbeat_at__lt=cutoff
+    ).update(status=TerminalStatus.OFFLINE)

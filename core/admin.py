@@ -10,7 +10,15 @@ from core.models import AuditEvent
 class AuditEventAdmin(admin.ModelAdmin):
     """Read-only: the audit log is append-only."""
 
-    list_display = ["occurred_at", "actor", "actor_role", "action", "object_type", "object_id", "ip_address"]
+    list_display = [
+        "occurred_at",
+        "actor",
+        "actor_role",
+        "action",
+        "object_type",
+        "object_id",
+        "ip_address",
+    ]
     list_filter = ["action", "object_type", "actor_role"]
     search_fields = ["object_id"]
     date_hierarchy = "occurred_at"

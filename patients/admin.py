@@ -22,7 +22,7 @@ class IdentityVerificationInline(admin.TabularInline):
     model = IdentityVerification
     extra = 0
     can_delete = False
-    fields = ["verified_at", "method", "verified_by", "facility", "note"]
+    fields = ("verified_at", "method", "verified_by", "facility", "note")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -31,11 +31,18 @@ class IdentityVerificationInline(admin.TabularInline):
 
 @admin.register(Patient)
 class PatientAdmin(admin.ModelAdmin):
-    list_display = ["name", "id_type", "id_number_masked", "birth_date", "sex", "identity_verified_at"]
+    list_display = [
+        "name",
+        "id_type",
+        "id_number_masked",
+        "birth_date",
+        "sex",
+        "identity_verified_at",
+    ]
     list_filter = ["id_type", "sex"]
     search_fields = ["name"]
     show_full_result_count = False
-    fields = [
+    fields = (
         "name",
         "id_type",
         "id_number_masked",
@@ -48,7 +55,7 @@ class PatientAdmin(admin.ModelAdmin):
         "guardian_relationship",
         "guardian_phone",
         "identity_verified_at",
-    ]
+    )
     # Edits go through the registry's services (API and clinic pages), which validate and audit.
     readonly_fields = fields
     inlines = [IdentityVerificationInline]
@@ -73,7 +80,9 @@ class PatientAdmin(admin.ModelAdmin):
             )
         return response
 
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None) -> HttpResponse:
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
         response = super().change_view(request, object_id, form_url, extra_context)
         original = getattr(response, "context_data", {}).get("original")
         if original is not None:

@@ -76,8 +76,10 @@ def parse_resident_id(raw: str, *, today: datetime.date | None = None) -> Parsed
         raise _id_error("The check digit does not match (GB 11643).", "id_number_checksum")
     try:
         birth_date = ric.get_birth_date(number)
-    except StdnumValidationError:
-        raise _id_error("The birth date in the ID number is impossible.", "id_number_birth_date")
+    except StdnumValidationError as error:
+        raise _id_error(
+            "The birth date in the ID number is impossible.", "id_number_birth_date"
+        ) from error
     today = today or datetime.date.today()
     if birth_date > today or birth_date.year < 1900:
         raise _id_error("The birth date in the ID number is impossible.", "id_number_birth_date")
@@ -110,8 +112,8 @@ def normalize_phone(raw: str, *, field: str = "phone") -> str:
     message = "Enter a valid mainland China mobile number."
     try:
         parsed = phonenumbers.parse(raw, "CN")
-    except phonenumbers.NumberParseException:
-        raise DomainError(message, code="phone_invalid", fields={field: [message]})
+    except phonenumbers.NumberParseException as error:
+        raise DomainError(message, code="phone_invalid", fields={field: [message]}) from error
     mobile_types = {
         phonenumbers.PhoneNumberType.MOBILE,
         phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,

@@ -82,6 +82,9 @@ class PatientFacility(models.Model):
             models.UniqueConstraint(fields=["facility", "patient"], name="patient_facility_unique"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.patient_id} @ {self.facility_id}"
+
 
 class VerificationMethod(models.TextChoices):
     ID_CARD_READER = "id_card_reader", "身份证阅读器 ID card reader"
@@ -108,3 +111,6 @@ class IdentityVerification(models.Model):
                 name="verification_method_valid",
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.patient_id} verified {self.verified_at:%Y-%m-%d} ({self.method})"

@@ -1,16 +1,15 @@
-"""Factories for tests. Patients are made through the registry service, as staff would."""
+"""Test data builders. Patients and terminals are made through their services, as in use."""
 
 import datetime
 import itertools
 from typing import Any
 
-import factory
 from django.contrib.auth.hashers import make_password
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import DoctorProfile, DoctorTitle, Role, User
-from clinics.models import Department, Facility, FacilityType, Hospital, StaffMembership, Terminal
+from clinics.models import Department, Facility, FacilityType, Hospital, StaffMembership
 from clinics.services import IssuedCredential, terminal_register
 from core.actors import Actor, actor_for_user
 from patients.identity import resident_id_with_check_digit
@@ -22,60 +21,62 @@ _PASSWORD_HASH = make_password(PASSWORD)
 _sequence = itertools.count(1)
 
 
-class HospitalFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Hospital
-        django_get_or_create = ("code",)
-
-    code = "GD2H"
-    name = "广东省第二人民医院"
+def make_hospital() -> Hospital:
+    hospital, _ = Hospital.objects.get_or_create(
+        code="GD2H", defaults={"name": "广东省第二人民医院"}
+    )
+    return hospital
 
 
-class DepartmentFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Department
-
-    hospital = factory.SubFactory(HospitalFactory)
-    code = factory.Sequence(lambda n: f"D{n:03d}")
-    name = factory.Sequence(lambda n: f"科室{n}")
-    consultation_fee_fen = 3000
-
-
-class FacilityFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Facility
-
-    code = factory.Sequence(lambda n: f"TF{n:05d}")
-    name = factory.Sequence(lambda n: f"测试药店{n}")
-    facility_type = FacilityType.PHARMACY
-    province = "广东省"
-    city = "广州市"
-    district = "越秀区"
-    operator = "大参林医药集团"
+def make_department(**fields: Any) -> Department:
+    n = next(_sequence)
+    values: dict[str, Any] = {
+        "hospital": make_hospital(),
+        "code": f"D{n:03d}",
+        "name": f"科室{n}",
+        "consultation_fee_fen": 3000,
+    }
+    return Department.objects.create(**(values | fields))
 
 
-class UserFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = User
+def make_facility(**fields: Any) -> Facility:
+    n = next(_sequence)
+    values: dict[str, Any] = {
+        "code": f"TF{n:05d}",
+        "name": f"测试药店{n}",
+        "facility_type": FacilityType.PHARMACY,
+        "province": "广东省",
+        "city": "广州市",
+        "district": "越秀区",
+        "operator": "大参林医药集团",
+    }
+    return Facility.objects.create(**(values | fields))
 
-    username = factory.Sequence(lambda n: f"user{n}")
-    full_name = factory.Sequence(lambda n: f"用户{n}")
-    role = Role.OPERATIONS
-    password = _PASSWORD_HASH
+
+def make_user(**fields: Any) -> User:
+    """An operations user unless told otherwise; everyone's password is PASSWORD."""
+    n = next(_sequence)
+    values: dict[str, Any] = {
+        "username": f"user{n}",
+        "full_name": f"用户{n}",
+        "role": Role.OPERATIONS,
+        "password": _PASSWORD_HASH,
+    }
+    return User.objects.create(**(values | fields))
 
 
 def make_staff(facility: Facility | None = None, **kwargs: Any) -> User:
-    user = UserFactory(role=Role.CLINIC_STAFF, **kwargs)
-    StaffMembership.objects.create(user=user, facility=facility or FacilityFactory())
+    user = make_user(role=Role.CLINIC_STAFF, **kwargs)
+    StaffMembership.objects.create(user=user, facility=facility or make_facility())
     return user
 
 
 def make_doctor(*, practice_since: datetime.date | None = None, **kwargs: Any) -> User:
-    user = UserFactory(role=Role.DOCTOR, **kwargs)
+    user = make_user(role=Role.DOCTOR, **kwargs)
     n = next(_sequence)
     DoctorProfile.objects.create(
         user=user,
-        department=DepartmentFactory(),
+        department=make_department(),
         licence_number=f"1104400000{n:05d}",
         qualification_number=f"2004400000{n:05d}",
         title=DoctorTitle.ATTENDING,
@@ -88,7 +89,7 @@ def make_terminal(facility: Facility | None = None) -> IssuedCredential:
     operations = Actor(role=Role.OPERATIONS)
     return terminal_register(
         actor=operations,
-        facility=facility or FacilityFactory(),
+        facility=facility or make_facility(),
         serial=f"TT{next(_sequence):06d}",
     )
 

@@ -19,11 +19,15 @@ class MeView(APIView):
     def get(self, request: Request) -> Response:
         actor = actor_from_request(request)
         facility = (
-            Facility.objects.filter(pk=actor.facility_id).values_list("public_id", flat=True).first()
+            Facility.objects.filter(pk=actor.facility_id)
+            .values_list("public_id", flat=True)
+            .first()
             if actor.facility_id
             else None
         )
-        return Response(MeSerializer({"user": actor.user, "role": actor.role, "facility": facility}).data)
+        return Response(
+            MeSerializer({"user": actor.user, "role": actor.role, "facility": facility}).data
+        )
 
 
 class DoctorViewSet(viewsets.GenericViewSet, mixins.ListModelMixin):

@@ -1,7 +1,12 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from clinics.api.views import DepartmentViewSet, FacilityViewSet, TerminalHeartbeatView, TerminalViewSet
+from clinics.api.views import (
+    DepartmentViewSet,
+    FacilityViewSet,
+    TerminalHeartbeatView,
+    TerminalViewSet,
+)
 
 router = SimpleRouter()
 router.register("departments", DepartmentViewSet, basename="department")

@@ -56,7 +56,9 @@ class FacilityViewSet(viewsets.GenericViewSet, mixins.ListModelMixin):
     def create(self, request: Request) -> Response:
         data = FacilityInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        facility = services.facility_create(actor=actor_from_request(request), **data.validated_data)
+        facility = services.facility_create(
+            actor=actor_from_request(request), **data.validated_data
+        )
         return Response(FacilityOutputSerializer(facility).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=FacilityUpdateSerializer, responses=FacilityOutputSerializer)
@@ -89,7 +91,9 @@ class TerminalViewSet(viewsets.GenericViewSet, mixins.ListModelMixin):
     def retrieve(self, request: Request, public_id: str) -> Response:
         return Response(TerminalOutputSerializer(self._terminal(public_id)).data)
 
-    @extend_schema(request=TerminalRegisterSerializer, responses={201: TerminalCredentialSerializer})
+    @extend_schema(
+        request=TerminalRegisterSerializer, responses={201: TerminalCredentialSerializer}
+    )
     def create(self, request: Request) -> Response:
         actor = actor_from_request(request)
         data = TerminalRegisterSerializer(data=request.data)

@@ -39,7 +39,7 @@ SQLITE_DROP = [
 def _run(schema_editor, postgres, sqlite):
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
-        schema_editor.execute(postgres)
+        schema_editor.execute(postgres, params=None)  # no params: "%" is PL/pgSQL's placeholder
     elif vendor == "sqlite":
         for statement in sqlite:
             schema_editor.execute(statement)

@@ -6,7 +6,11 @@ from patients.models import GUARDIAN_REQUIRED_UNDER_YEARS, IdType, Patient, Sex,
 
 
 def age_on(birth_date: date, today: date) -> int:
-    return today.year - birth_date.year - ((today.month, today.day) < (birth_date.month, birth_date.day))
+    return (
+        today.year
+        - birth_date.year
+        - ((today.month, today.day) < (birth_date.month, birth_date.day))
+    )
 
 
 class GuardianSerializer(serializers.Serializer):
@@ -70,8 +74,12 @@ class PatientRegisterSerializer(serializers.Serializer):
     phone = serializers.CharField(max_length=32)
     birth_date = serializers.DateField(required=False, help_text="Derived from a resident ID")
     sex = serializers.ChoiceField(choices=Sex.choices, required=False)
-    allergies = serializers.ListField(child=serializers.CharField(max_length=100), required=False, max_length=50)
-    chronic_conditions = serializers.ListField(child=serializers.CharField(max_length=100), required=False, max_length=50)
+    allergies = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False, max_length=50
+    )
+    chronic_conditions = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False, max_length=50
+    )
     guardian_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     guardian_relationship = serializers.CharField(max_length=32, required=False, allow_blank=True)
     guardian_phone = serializers.CharField(max_length=32, required=False, allow_blank=True)
@@ -80,8 +88,12 @@ class PatientRegisterSerializer(serializers.Serializer):
 class PatientUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False)
     phone = serializers.CharField(max_length=32, required=False)
-    allergies = serializers.ListField(child=serializers.CharField(max_length=100), required=False, max_length=50)
-    chronic_conditions = serializers.ListField(child=serializers.CharField(max_length=100), required=False, max_length=50)
+    allergies = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False, max_length=50
+    )
+    chronic_conditions = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False, max_length=50
+    )
     guardian_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     guardian_relationship = serializers.CharField(max_length=32, required=False, allow_blank=True)
     guardian_phone = serializers.CharField(max_length=32, required=False, allow_blank=True)

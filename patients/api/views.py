@@ -64,7 +64,9 @@ class PatientViewSet(viewsets.GenericViewSet, mixins.ListModelMixin):
     def create(self, request: Request) -> Response:
         data = PatientRegisterSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        patient = services.patient_register(actor=actor_from_request(request), **data.validated_data)
+        patient = services.patient_register(
+            actor=actor_from_request(request), **data.validated_data
+        )
         return Response(PatientOutputSerializer(patient).data, status=status.HTTP_201_CREATED)
 
     def retrieve(self, request: Request, public_id: str) -> Response:

@@ -8,7 +8,14 @@ from django.db import connection
 from core.crypto import decrypt_text
 from core.models import AuditEvent
 from patients.models import Patient, PatientFacility
-from tests.factories import FacilityFactory, api_client, make_doctor, make_patient, make_staff, resident_id
+from tests.factories import (
+    api_client,
+    make_doctor,
+    make_facility,
+    make_patient,
+    make_staff,
+    resident_id,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -21,12 +28,12 @@ def detail(patient):
 
 @pytest.fixture
 def staff():
-    return make_staff(facility=FacilityFactory(code="FAC-X"))
+    return make_staff(facility=make_facility(code="FAC-X"))
 
 
 @pytest.fixture
 def other_staff():
-    return make_staff(facility=FacilityFactory(code="FAC-Y"))
+    return make_staff(facility=make_facility(code="FAC-Y"))
 
 
 def register_payload(**overrides):
@@ -51,12 +58,14 @@ def test_staff_register_a_patient_with_derived_birth_date_and_sex(staff):
     assert body["birth_date"] == "1958-03-12"
     assert body["sex"] == "female"
     assert body["phone"] == "+8613922334455"
-    assert body["id_number_masked"] == payload["id_number"][:4] + "*" * 10 + payload["id_number"][-4:]
+    assert (
+        body["id_number_masked"] == payload["id_number"][:4] + "*" * 10 + payload["id_number"][-4:]
+    )
     assert "id_number" not in body
     patient = Patient.objects.get(public_id=body["id"])
-    assert list(PatientFacility.objects.filter(patient=patient).values_list("facility_id", flat=True)) == [
-        staff.staff_membership.facility_id
-    ]
+    assert list(
+        PatientFacility.objects.filter(patient=patient).values_list("facility_id", flat=True)
+    ) == [staff.staff_membership.facility_id]
     audit = AuditEvent.objects.get(object_id=str(patient.public_id))
     assert (audit.action, audit.actor_id, audit.actor_role, audit.facility_id) == (
         "create",
@@ -90,20 +99,26 @@ def test_wrong_check_digit_is_a_400_with_a_stable_code(staff):
 
 
 def test_birth_date_contradicting_the_id_number_is_refused(staff):
-    response = api_client(staff).post(LIST, register_payload(birth_date="1960-01-01"), format="json")
+    response = api_client(staff).post(
+        LIST, register_payload(birth_date="1960-01-01"), format="json"
+    )
     assert response.status_code == 400
     assert response.json()["code"] == "birth_date_mismatch"
 
 
 def test_passport_holder_needs_birth_date_and_sex(staff):
     client = api_client(staff)
-    missing = client.post(LIST, register_payload(id_type="passport", id_number="E12345678"), format="json")
+    missing = client.post(
+        LIST, register_payload(id_type="passport", id_number="E12345678"), format="json"
+    )
     assert missing.status_code == 400
     assert missing.json()["code"] == "birth_date_required"
 
     given = client.post(
         LIST,
-        register_payload(id_type="passport", id_number="E12345678", birth_date="1985-06-01", sex="male"),
+        register_payload(
+            id_type="passport", id_number="E12345678", birth_date="1985-06-01", sex="male"
+        ),
         format="json",
     )
     assert given.status_code == 201
@@ -166,7 +181,9 @@ def test_write_via_the_api_is_audited_with_changed_fields(staff):
 
 def test_identity_document_cannot_be_edited(staff):
     patient = make_patient(staff)
-    response = api_client(staff).patch(detail(patient), {"id_number": "11010519491231002X"}, format="json")
+    response = api_client(staff).patch(
+        detail(patient), {"id_number": "11010519491231002X"}, format="json"
+    )
     # Unknown fields are ignored by the input serializer: nothing changes.
     assert response.status_code == 200
     assert Patient.objects.get(pk=patient.pk).id_number_hash == patient.id_number_hash
@@ -179,7 +196,10 @@ def test_list_read_is_audited_one_row_per_patient(staff):
     response = api_client(staff).get(LIST)
 
     assert response.status_code == 200
-    assert {row["id"] for row in response.json()["results"]} == {str(first.public_id), str(second.public_id)}
+    assert {row["id"] for row in response.json()["results"]} == {
+        str(first.public_id),
+        str(second.public_id),
+    }
     reads = AuditEvent.objects.filter(action="read").values_list("object_id", flat=True)
     assert sorted(reads) == sorted([str(first.public_id), str(second.public_id)])
 
@@ -219,7 +239,9 @@ def test_exact_lookup_by_document_crosses_facilities_and_is_audited(staff, other
     patient = make_patient(staff, id_number=number)
     client = api_client(other_staff)
 
-    response = client.post(f"{LIST}lookup/", {"id_type": "resident_id", "id_number": number.lower()}, format="json")
+    response = client.post(
+        f"{LIST}lookup/", {"id_type": "resident_id", "id_number": number.lower()}, format="json"
+    )
 
     assert response.status_code == 200
     assert response.json()["id"] == str(patient.public_id)
@@ -231,7 +253,9 @@ def test_exact_lookup_by_document_crosses_facilities_and_is_audited(staff, other
 
 def test_lookup_of_unknown_document_is_404_and_links_nothing(staff):
     response = api_client(staff).post(
-        f"{LIST}lookup/", {"id_type": "resident_id", "id_number": resident_id(sequence=555)}, format="json"
+        f"{LIST}lookup/",
+        {"id_type": "resident_id", "id_number": resident_id(sequence=555)},
+        format="json",
     )
     assert (response.status_code, response.json()["code"]) == (404, "patient_not_found")
     assert PatientFacility.objects.count() == 0
@@ -264,22 +288,31 @@ def test_key_rotation_keeps_lookups_working(staff, settings):
     # 1. New keys first, old keys still listed: existing rows are found before rotation.
     settings.PATIENT_DATA_KEYS = [new_data_key, old_data_key]
     settings.PATIENT_LOOKUP_KEYS = [new_lookup_key, old_lookup_key]
-    assert client.post(f"{LIST}lookup/", lookup, format="json").json()["id"] == str(patient.public_id)
+    assert client.post(f"{LIST}lookup/", lookup, format="json").json()["id"] == str(
+        patient.public_id
+    )
 
     # 2. Rotate: rows move to the new keys.
     call_command("rotate_patient_keys", stdout=open("/dev/null", "w"))  # noqa: SIM115
     rotated = Patient.objects.get(pk=patient.pk)
     assert rotated.id_number_hash != patient.id_number_hash
     assert rotated.id_number_encrypted != patient.id_number_encrypted
-    assert Fernet(new_data_key.encode()).decrypt(rotated.id_number_encrypted.encode()).decode() == number
+    assert (
+        Fernet(new_data_key.encode()).decrypt(rotated.id_number_encrypted.encode()).decode()
+        == number
+    )
 
     # 3. Old keys removed: lookups and decryption still work.
     settings.PATIENT_DATA_KEYS = [new_data_key]
     settings.PATIENT_LOOKUP_KEYS = [new_lookup_key]
-    assert client.post(f"{LIST}lookup/", lookup, format="json").json()["id"] == str(patient.public_id)
+    assert client.post(f"{LIST}lookup/", lookup, format="json").json()["id"] == str(
+        patient.public_id
+    )
     assert decrypt_text(rotated.id_number_encrypted) == number
     # And the same document still cannot be registered twice.
     duplicate = client.post(
-        LIST, {"name": "陈志强", "id_type": "resident_id", "id_number": number, "phone": "13800138000"}, format="json"
+        LIST,
+        {"name": "陈志强", "id_type": "resident_id", "id_number": number, "phone": "13800138000"},
+        format="json",
     )
     assert duplicate.json()["code"] == "patient_exists"
