@@ -54,7 +54,7 @@ class Patient(PublicIdModel):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["-created_at"]
+        ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(id_type__in=IdType.values), name="patient_id_type_valid"

@@ -18,7 +18,7 @@ PROVINCE = "广东省"
 
 HOSPITAL_CODE = "GD2H"
 HOSPITAL_NAME = "广东省第二人民医院"
-HOSPITAL_NAME_EN = "Guangdong Second People's Hospital"
+HOSPITAL_NAME_EN = "Guangdong Second Provincial General Hospital"
 HOSPITAL_ADDRESS = "广东省广州市海珠区新港中路466号"
 # The hospital's own district: licence numbers carry the region where the doctor registered.
 HOSPITAL_REGION_CODE = "440105"
@@ -53,12 +53,14 @@ RECENTLY_LICENSED_DOCTORS = 2
 PHARMACIST_COUNT = 6
 OPERATIONS_USERNAME = "ops"
 
-DOCTOR_TITLE_WEIGHTS = {
-    DoctorTitle.CHIEF: 15,
-    DoctorTitle.ASSOCIATE_CHIEF: 25,
-    DoctorTitle.ATTENDING: 40,
-    DoctorTitle.RESIDENT: 20,
-}
+# Titles follow time in practice (each promotion takes five years or more):
+# (last year practice may have started in, titles to pick from).
+DOCTOR_TITLES_BY_PRACTICE_START = (
+    (2004, (DoctorTitle.CHIEF, DoctorTitle.ASSOCIATE_CHIEF)),
+    (2011, (DoctorTitle.ASSOCIATE_CHIEF, DoctorTitle.ATTENDING)),
+    (2017, (DoctorTitle.ATTENDING,)),
+    (9999, (DoctorTitle.RESIDENT, DoctorTitle.ATTENDING)),
+)
 PHARMACIST_TITLES = (
     PharmacistTitle.CHIEF,
     PharmacistTitle.ASSOCIATE_CHIEF,
