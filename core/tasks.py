@@ -43,6 +43,8 @@ def project_task(
     Non-retryable exceptions fail the task at once (they are bugs or refusals, and retrying would
     repeat them); retryable ones are retried up to `max_retries` times, waiting
     `backoff_seconds * 2**n` capped at `backoff_max_seconds`, with full jitter.
+    `backoff_seconds=0` retries at once (Celery would otherwise read 0 as "use the default
+    delay" of three minutes).
     """
 
     def decorator(fn: F) -> Any:
@@ -50,7 +52,8 @@ def project_task(
             name=name,
             autoretry_for=retry_for,
             max_retries=max_retries,
-            retry_backoff=backoff_seconds,
+            retry_backoff=backoff_seconds or False,
+            default_retry_delay=backoff_seconds,
             retry_backoff_max=backoff_max_seconds,
             retry_jitter=True,
             acks_late=True,

@@ -1,7 +1,8 @@
 """Production settings: everything from base, secrets required, HTTPS enforced.
 
-Importing this module without DJANGO_SECRET_KEY, PATIENT_DATA_KEYS or PATIENT_LOOKUP_KEYS set
-raises ImproperlyConfigured, so a misconfigured deployment never starts.
+Importing this module without DJANGO_SECRET_KEY, PATIENT_DATA_KEYS, PATIENT_LOOKUP_KEYS,
+DJANGO_ALLOWED_HOSTS, DATABASE_URL or REDIS_URL set raises ImproperlyConfigured, so a
+misconfigured deployment never starts (and never falls back to SQLite or in-process tasks).
 """
 
 from telehealth.settings.base import *  # noqa: F403
@@ -19,6 +20,20 @@ if not (SECRET_KEY and PATIENT_DATA_KEYS and PATIENT_LOOKUP_KEYS):
 
 DEBUG = False
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
+DATABASES = {"default": env.db("DATABASE_URL")}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+REDIS_URL = env.str("REDIS_URL")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "telehealth",
+    }
+}
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL)
+CELERY_TASK_ALWAYS_EAGER = False
 
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

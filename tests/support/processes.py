@@ -59,8 +59,10 @@ class RedisServer:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1"]
-            + ["--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", str(workdir)],
+            [
+                *(binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(workdir)),
+                *("--save", "", "--appendonly", "no", "--daemonize", "no"),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

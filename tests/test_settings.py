@@ -1,0 +1,110 @@
+"""Production settings refuse to start without their secrets and pass Django's deploy checks.
+
+Each case runs in a fresh interpreter, because settings are read once per process.
+"""
+
+import secrets
+import subprocess
+import sys
+
+import pytest
+from cryptography.fernet import Fernet
+from django.conf import settings
+
+from tests.support.processes import service_env
+
+PRODUCTION = "telehealth.settings.production"
+SETUP_DJANGO = "import django; django.setup()"
+
+
+def _production_env(**variables: str | None) -> dict[str, str]:
+    """This environment without any DJANGO_* or PATIENT_* variable, plus `variables`."""
+    overrides: dict[str, str | None] = {
+        name: None
+        for name in service_env()
+        if name.startswith(("DJANGO_", "PATIENT_")) or name in ("DATABASE_URL", "REDIS_URL")
+    }
+    overrides |= {"DJANGO_SETTINGS_MODULE": PRODUCTION, **variables}
+    return service_env(**overrides)
+
+
+def _complete_variables() -> dict[str, str]:
+    return {
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(60)[:60],
+        "PATIENT_DATA_KEYS": Fernet.generate_key().decode(),
+        "PATIENT_LOOKUP_KEYS": secrets.token_urlsafe(32),
+        "DJANGO_ALLOWED_HOSTS": "example.org",
+        "DATABASE_URL": "postgres://telehealth@db.internal:5432/telehealth",
+        "REDIS_URL": "redis://cache.internal:6379/0",
+    }
+
+
+def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_complete_variables_start_production() -> None:
+    result = _run(["-c", SETUP_DJANGO], _production_env(**_complete_variables()))
+
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    "missing",
+    [
+        "DJANGO_SECRET_KEY",
+        "PATIENT_DATA_KEYS",
+        "PATIENT_LOOKUP_KEYS",
+        "DJANGO_ALLOWED_HOSTS",
+        "DATABASE_URL",
+        "REDIS_URL",
+    ],
+)
+def test_production_refuses_to_start_without(missing: str) -> None:
+    variables: dict[str, str | None] = {**_complete_variables(), missing: None}
+
+    result = _run(["-c", SETUP_DJANGO], _production_env(**variables))
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert missing in result.stderr
+
+
+@pytest.mark.parametrize("empty", ["DJANGO_SECRET_KEY", "PATIENT_DATA_KEYS", "PATIENT_LOOKUP_KEYS"])
+def test_production_refuses_an_empty_secret(empty: str) -> None:
+    result = _run(["-c", SETUP_DJANGO], _production_env(**{**_complete_variables(), empty: ""}))
+
+    assert result.returncode != 0
+    assert (
+        "ImproperlyConfigured: DJANGO_SECRET_KEY, PATIENT_DATA_KEYS and PATIENT_LOOKUP_KEYS "
+        "must be set" in result.stderr
+    )
+
+
+def test_production_passes_the_deploy_checks() -> None:
+    result = _run(
+        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        _production_env(**_complete_variables()),
+    )
+
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert "System check identified no issues" in result.stdout
+
+
+def test_the_deploy_checks_would_catch_a_weakened_production() -> None:
+    # The same check fails when HTTPS redirects are switched off, so a pass above means something.
+    result = _run(
+        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        _production_env(**_complete_variables(), DJANGO_SECURE_SSL_REDIRECT="false"),
+    )
+
+    assert result.returncode != 0
+    assert "security.W008" in result.stderr
