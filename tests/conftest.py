@@ -3,6 +3,10 @@
 Service-backed tests carry `@pytest.mark.postgres` or `@pytest.mark.redis`. Without the service
 configured they are skipped with the reason shown; with TELEHEALTH_REQUIRE_SERVICES=1 (CI) a
 missing service fails them instead, so nothing is skipped silently.
+
+`django_db(transaction=True)` tests that write audit rows belong on PostgreSQL: on SQLite the
+append-only trigger refuses the DELETE that empties tables after such a test (PostgreSQL empties
+them with TRUNCATE, which row triggers do not see).
 """
 
 import os
