@@ -67,25 +67,9 @@ class PatientOutputSerializer(serializers.ModelSerializer):
         }
 
 
-class PatientRegisterSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    id_type = serializers.ChoiceField(choices=IdType.choices)
-    id_number = serializers.CharField(max_length=32)
-    phone = serializers.CharField(max_length=32)
-    birth_date = serializers.DateField(required=False, help_text="Derived from a resident ID")
-    sex = serializers.ChoiceField(choices=Sex.choices, required=False)
-    allergies = serializers.ListField(
-        child=serializers.CharField(max_length=100), required=False, max_length=50
-    )
-    chronic_conditions = serializers.ListField(
-        child=serializers.CharField(max_length=100), required=False, max_length=50
-    )
-    guardian_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    guardian_relationship = serializers.CharField(max_length=32, required=False, allow_blank=True)
-    guardian_phone = serializers.CharField(max_length=32, required=False, allow_blank=True)
-
-
 class PatientUpdateSerializer(serializers.Serializer):
+    """The details staff may correct; registration adds the identity document to them."""
+
     name = serializers.CharField(max_length=100, required=False)
     phone = serializers.CharField(max_length=32, required=False)
     allergies = serializers.ListField(
@@ -97,6 +81,15 @@ class PatientUpdateSerializer(serializers.Serializer):
     guardian_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     guardian_relationship = serializers.CharField(max_length=32, required=False, allow_blank=True)
     guardian_phone = serializers.CharField(max_length=32, required=False, allow_blank=True)
+
+
+class PatientRegisterSerializer(PatientUpdateSerializer):
+    name = serializers.CharField(max_length=100)
+    phone = serializers.CharField(max_length=32)
+    id_type = serializers.ChoiceField(choices=IdType.choices)
+    id_number = serializers.CharField(max_length=32)
+    birth_date = serializers.DateField(required=False, help_text="Derived from a resident ID")
+    sex = serializers.ChoiceField(choices=Sex.choices, required=False)
 
 
 class PatientLookupSerializer(serializers.Serializer):
