@@ -21,6 +21,9 @@ class Department(PublicIdModel):
     code = models.CharField(max_length=32)
     name = models.CharField(max_length=100)
     name_en = models.CharField(max_length=100, blank=True)
+    slot_minutes = models.PositiveSmallIntegerField(
+        default=15, help_text="Length of one consultation slot in this department"
+    )
     consultation_fee_fen = models.PositiveIntegerField(
         help_text="Consultation fee in fen (0.01 CNY)"
     )
@@ -30,6 +33,10 @@ class Department(PublicIdModel):
         ordering = ["code"]
         constraints = [
             models.UniqueConstraint(fields=["hospital", "code"], name="department_code_unique"),
+            models.CheckConstraint(
+                condition=models.Q(slot_minutes__gte=5, slot_minutes__lte=120),
+                name="department_slot_minutes_range",
+            ),
         ]
 
     def __str__(self) -> str:

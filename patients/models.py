@@ -114,3 +114,103 @@ class IdentityVerification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.patient_id} verified {self.verified_at:%Y-%m-%d} ({self.method})"
+
+
+class ConsentTemplate(models.Model):
+    """A published version of the informed-consent text for remote care, per language."""
+
+    version = models.CharField(max_length=16, help_text="e.g. 2026.1")
+    language = models.CharField(max_length=8, choices=[("zh-hans", "简体中文"), ("en", "English")])
+    title = models.CharField(max_length=200)
+    text = models.TextField()
+    is_active = models.BooleanField(default=True)
+    published_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-published_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "language"], name="consent_template_version_language"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} v{self.version} ({self.language})"
+
+
+class ConsentSigner(models.TextChoices):
+    PATIENT = "patient", "患者本人 patient"
+    GUARDIAN = "guardian", "监护人 guardian"
+
+
+class ConsentMethod(models.TextChoices):
+    TERMINAL_SIGNATURE = "terminal_signature", "终端手写签名 signature on the terminal"
+    TERMINAL_CONFIRMATION = "terminal_confirmation", "终端点击确认 confirmed on the terminal"
+    PAPER_SCANNED = "paper_scanned", "纸质签署扫描 signed on paper, scanned"
+
+
+class ConsentRecord(models.Model):
+    """The patient (or guardian) agreed to remote care, to exactly the text that was shown."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="consents")
+    template = models.ForeignKey(ConsentTemplate, on_delete=models.PROTECT, related_name="records")
+    text_sha256 = models.CharField(max_length=64, help_text="SHA-256 of the exact text shown")
+    signer = models.CharField(max_length=16, choices=ConsentSigner.choices)
+    signer_name = models.CharField(max_length=100)
+    method = models.CharField(max_length=32, choices=ConsentMethod.choices)
+    facility = models.ForeignKey("clinics.Facility", on_delete=models.PROTECT, related_name="+")
+    terminal = models.ForeignKey(
+        "clinics.Terminal", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    signed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-signed_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(signer__in=ConsentSigner.values), name="consent_signer_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(method__in=ConsentMethod.values), name="consent_method_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"consent {self.patient_id} v{self.template_id} {self.signed_at:%Y-%m-%d}"
+
+
+class PriorDiagnosisEvidence(PublicIdModel):
+    """A document proving an earlier in-person diagnosis: online care is for follow-ups only.
+
+    `verified_at` set means the doctor checked it; a consultation can start only for a patient
+    with verified evidence.
+    """
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="evidence")
+    document = models.FileField(upload_to="evidence/%Y/%m/")
+    document_name = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=100)
+    size_bytes = models.PositiveIntegerField()
+    issuing_institution = models.CharField(max_length=200)
+    diagnosis = models.ForeignKey(
+        "terminology.Icd10Code", on_delete=models.PROTECT, related_name="+"
+    )
+    diagnosis_date = models.DateField()
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    verified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-uploaded_at"]
+        verbose_name_plural = "prior-diagnosis evidence"
+
+    def __str__(self) -> str:
+        return f"{self.diagnosis_id} {self.issuing_institution} ({self.diagnosis_date})"

@@ -40,7 +40,9 @@ INSTALLED_APPS = [
     "core",
     "accounts",
     "clinics",
+    "terminology",
     "patients",
+    "consultations",
 ]
 
 MIDDLEWARE = [
@@ -120,6 +122,14 @@ CELERY_BEAT_SCHEDULE = {
     "terminals-mark-stale-offline": {
         "task": "clinics.terminals_mark_stale_offline",
         "schedule": 60.0,
+    },
+    "slots-generate": {
+        "task": "consultations.slots_generate",
+        "schedule": 60.0 * 60,
+    },
+    "consultations-mark-no-show": {
+        "task": "consultations.consultations_mark_no_show",
+        "schedule": 60.0 * 5,
     },
 }
 
@@ -206,6 +216,15 @@ SPECTACULAR_SETTINGS = {
 PATIENT_DATA_KEYS = env.list("PATIENT_DATA_KEYS", default=[_DEV_PATIENT_DATA_KEY])
 # HMAC keys for the searchable hash of identity-document numbers; the first is current.
 PATIENT_LOOKUP_KEYS = env.list("PATIENT_LOOKUP_KEYS", default=[_DEV_PATIENT_LOOKUP_KEY])
+# Consultations: how far ahead slots exist, when check-in opens, when a booking is a no-show,
+# and how many future bookings one patient may hold.
+SLOT_HORIZON_DAYS = env.int("SLOT_HORIZON_DAYS", default=14)
+CHECK_IN_OPENS_MINUTES_BEFORE = env.int("CHECK_IN_OPENS_MINUTES_BEFORE", default=30)
+NO_SHOW_GRACE_MINUTES = env.int("NO_SHOW_GRACE_MINUTES", default=30)
+MAX_FUTURE_BOOKINGS_PER_PATIENT = env.int("MAX_FUTURE_BOOKINGS_PER_PATIENT", default=3)
+# Prior-diagnosis evidence uploads: accepted types and the size limit.
+EVIDENCE_CONTENT_TYPES = ["application/pdf", "image/jpeg", "image/png"]
+EVIDENCE_MAX_BYTES = env.int("EVIDENCE_MAX_BYTES", default=10 * 1024 * 1024)
 # A terminal that has not sent a heartbeat for this long is marked offline.
 TERMINAL_OFFLINE_AFTER_SECONDS = env.int("TERMINAL_OFFLINE_AFTER_SECONDS", default=180)
 # Whether /healthz answers 503 when no Celery worker replies (only when a broker is configured).
