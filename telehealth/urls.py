@@ -10,6 +10,7 @@ api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("clinics.api.urls")),
     path("", include("patients.api.urls")),
+    path("", include("consultations.api.urls")),
 ]
 
 urlpatterns = [
