@@ -54,6 +54,17 @@ class ConsultationViewSet(viewsets.GenericViewSet, mixins.ListModelMixin):
             actor=actor_from_request(self.request), public_id=public_id
         )
 
+    def _listed(self, rows: list[Consultation]) -> list[Any]:
+        """Serialize a page of consultations, recording that their patients were shown."""
+        selectors.consultations_record_list_read(
+            actor=actor_from_request(self.request), consultations=rows
+        )
+        return ConsultationOutputSerializer(rows, many=True).data  # type: ignore[return-value]
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(self._listed(list(page or [])))
+
     def _respond(self, consultation: Consultation, code: int = status.HTTP_200_OK) -> Response:
         return Response(ConsultationOutputSerializer(consultation).data, status=code)
 
@@ -176,8 +187,7 @@ class ConsultationViewSet(viewsets.GenericViewSet, mixins.ListModelMixin):
         actor = actor_from_request(request)
         if not actor.has_role(Role.DOCTOR):
             raise PermissionDeniedError("The queue is a doctor's.")
-        rows = selectors.doctor_queue(actor=actor)
-        return Response(ConsultationOutputSerializer(rows, many=True).data)
+        return Response(self._listed(selectors.doctor_queue(actor=actor)))
 
     @extend_schema(
         parameters=[OpenApiParameter("date", str, description="YYYY-MM-DD, default today")],

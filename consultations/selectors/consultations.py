@@ -103,3 +103,14 @@ def facility_day_list(*, facility_id: int, day: datetime.date) -> QuerySet[Consu
             | Q(kind=ConsultationKind.WALK_IN, walk_in_date=day)
         )
     ).order_by("kind", "scheduled_start", "walk_in_token", "pk")
+
+
+def consultations_record_list_read(*, actor: Actor, consultations: list[Consultation]) -> None:
+    """A list showing patients' consultations was read: one audit row each, one INSERT."""
+    audit_record(
+        actor=actor,
+        action=AuditAction.READ,
+        object_type=AUDIT_OBJECT_TYPE,
+        object_ids=[consultation.public_id for consultation in consultations],
+        detail={"via": "list"},
+    )

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from clinics.models import Terminal
 from consultations.models import (
+    RECORDING_RETENTION_YEARS,
     ClinicalNote,
     Consultation,
     ConsultationDiagnosis,
@@ -28,6 +29,43 @@ from core.services import audit_record
 from terminology.models import Icd10Code
 
 MAX_SECONDARY_DIAGNOSES = 5
+
+
+def consultation_attach_recording(
+    *, actor: Actor, consultation: Consultation, reference: str
+) -> Consultation:
+    """Attach the video recording's storage reference; it is kept 3 years from now."""
+    reference = reference.strip()
+    if not reference:
+        raise DomainError(
+            "Give the recording reference.",
+            code="validation_error",
+            fields={"reference": ["Required."]},
+        )
+    today = timezone.localdate()
+    with transaction.atomic(durable=True):
+        locked = Consultation.objects.select_for_update().get(pk=consultation.pk)
+        locked.recording_reference = reference
+        locked.recording_retention_until = years_after(today, RECORDING_RETENTION_YEARS)
+        locked.save(
+            update_fields=["recording_reference", "recording_retention_until", "updated_at"]
+        )
+        audit_record(
+            actor=actor,
+            action=AuditAction.UPDATE,
+            object_type=AUDIT_OBJECT_TYPE,
+            object_ids=[locked.public_id],
+            detail={"record": "recording"},
+        )
+    return locked
+
+
+def years_after(day: datetime.date, years: int) -> datetime.date:
+    """The same calendar day `years` later; 29 February becomes 28 February."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
 
 
 def _lock_in_progress(consultation: Consultation) -> Consultation:

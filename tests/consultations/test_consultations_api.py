@@ -357,3 +357,15 @@ def test_consultation_actions_cross_owner_change_nothing():
     response = api_client(visit.staff).post(url(visit, "complete"))
     assert (response.status_code, response.json()["code"]) == (403, "not_treating_doctor")
     assert visit.refresh().ended_at is None
+
+
+def test_lists_record_that_patients_were_shown():
+    from core.models import AuditEvent
+
+    visit = make_visit("booked")
+    make_visit("booked", facility=visit.facility)
+    response = api_client(visit.staff).get("/api/v1/consultations/day/")
+    shown = {row["id"] for row in response.json()["results"]}
+    assert len(shown) == 2
+    reads = AuditEvent.objects.filter(action="read", actor=visit.staff, detail={"via": "list"})
+    assert set(reads.values_list("object_id", flat=True)) == shown

@@ -174,3 +174,19 @@ def test_records_are_kept_with_retention_dates():
     assert consultation.ended_at is not None
     assert consultation.ended_at <= timezone.now()
     assert consultation.retention_until == datetime.date(2041, 1, 1)
+
+
+def test_recording_reference_carries_a_three_year_retention_date():
+    from consultations.services.records import consultation_attach_recording, years_after
+
+    visit = make_visit("in_progress")
+    consultation = consultation_attach_recording(
+        actor=actor_for_user(visit.doctor),
+        consultation=visit.consultation,
+        reference="rec/2026/11/abc.webm",
+    )
+    today = timezone.localdate()
+    assert consultation.recording_reference == "rec/2026/11/abc.webm"
+    assert consultation.recording_retention_until == years_after(today, 3)
+    assert years_after(datetime.date(2028, 2, 29), 3) == datetime.date(2031, 2, 28)
+    assert years_after(datetime.date(2026, 11, 25), 15) == datetime.date(2041, 11, 25)
