@@ -205,7 +205,7 @@ class ConsultationViewSet(viewsets.GenericViewSet, mixins.ListModelMixin):
         page = self.paginate_queryset(
             selectors.facility_day_list(facility_id=actor.facility_id, day=day)
         )
-        return self.get_paginated_response(ConsultationOutputSerializer(page, many=True).data)
+        return self.get_paginated_response(self._listed(list(page or [])))
 
 
 class TerminalVitalsView(APIView):
