@@ -335,6 +335,11 @@ def test_consultation_detail_cross_owner():
         response = api_client(user).get(url(visit))
         assert (response.status_code, response.json()["code"]) == (404, "not_found")
     assert api_client().get(url(visit)).status_code == 401
+    own_patient = make_user(role="patient")
+    visit.patient.user = own_patient
+    visit.patient.save(update_fields=["user"])
+    assert api_client(own_patient).get(url(visit)).status_code == 200
+    assert api_client(make_user(role="patient")).get(url(visit)).status_code == 404
     other_terminal = make_terminal()
     assert terminal_client(other_terminal.credential).get(url(visit)).status_code == 404
 
