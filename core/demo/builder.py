@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import models, transaction
 from django.utils import timezone
@@ -28,6 +29,8 @@ from clinics.models import (
     Terminal,
     TerminalStatus,
 )
+from consultations.models import Slot, Weekday, WeeklyAvailability
+from consultations.services.schedules import slots_generate
 from core.demo import data
 from patients.identity import (
     ParsedIdentity,
@@ -62,6 +65,17 @@ REGION_CODES = tuple(
     )
 )
 
+# Doctors' clinic hours (Asia/Shanghai): weekdays with a lunch break; every third doctor also
+# works Saturday mornings.
+WEEKDAYS = (Weekday.MONDAY, Weekday.TUESDAY, Weekday.WEDNESDAY, Weekday.THURSDAY, Weekday.FRIDAY)
+Hours = tuple[tuple[datetime.time, datetime.time], ...]
+CLINIC_HOURS: Hours = (
+    (datetime.time(8, 30), datetime.time(12, 0)),
+    (datetime.time(14, 0), datetime.time(17, 30)),
+)
+SATURDAY_HOURS: Hours = ((datetime.time(8, 30), datetime.time(12, 0)),)
+SATURDAY_EVERY = 3
+
 Progress = Callable[[str], None]
 UserCompanion = DoctorProfile | PharmacistProfile | StaffMembership
 
@@ -89,12 +103,16 @@ def seed_demo(*, facilities: int, patients: int, seed: int, progress: Progress) 
     with transaction.atomic(durable=True):
         departments = _seed_hospital(progress)
         _seed_doctors(_rng(seed, "doctors"), departments, password, today, progress)
+        _seed_schedules(progress)
         _seed_pharmacists(_rng(seed, "pharmacists"), password, progress)
         _seed_operations(password, progress)
         sites = _seed_network(_rng(seed, "network"), facilities, password, progress)
         _seed_patients(
             _rng(seed, "patients"), patients, sites[:PATIENT_FACILITIES], today, progress
         )
+    # After the seeding transaction: generation runs a short transaction per doctor.
+    generated = slots_generate(today=today)
+    progress(f"  slots: {generated.created} added for the next {settings.SLOT_HORIZON_DAYS} days")
     after = _counts()
     return [
         TableCount(label, after[label] - before[label], total) for label, total in after.items()
@@ -119,6 +137,8 @@ def _counts() -> dict[str, int]:
         "patients": Patient.objects.count(),
         "patient facility links": PatientFacility.objects.count(),
         "identity verifications": IdentityVerification.objects.count(),
+        "weekly availability": WeeklyAvailability.objects.count(),
+        "slots": Slot.objects.count(),
     }
 
 
@@ -253,6 +273,32 @@ def _seed_doctors(
         )
         people.append((user, profile))
     _insert_people(people, label="doctor", progress=progress)
+
+
+def _seed_schedules(progress: Progress) -> None:
+    """Weekday clinics with a lunch break for every doctor, Saturday mornings for some;
+    doctors who already have a pattern keep it. (doctor39 and doctor40 get one too: the slot
+    generator, not the demo data, keeps them off the booking list.)"""
+    usernames = [f"doctor{index:02d}" for index in range(1, data.DOCTOR_COUNT + 1)]
+    doctor_pks = _stored(DoctorProfile, "user__username", usernames)
+    scheduled = set(WeeklyAvailability.objects.values_list("doctor_id", flat=True).distinct())
+    planned = 0
+    windows: list[WeeklyAvailability] = []
+    for index, username in enumerate(usernames, start=1):
+        week: list[tuple[int, Hours]] = [(weekday, CLINIC_HOURS) for weekday in WEEKDAYS]
+        if index % SATURDAY_EVERY == 0:
+            week.append((Weekday.SATURDAY, SATURDAY_HOURS))
+        doctor_pk = doctor_pks[username]
+        for weekday, hours in week:
+            for start, end in hours:
+                planned += 1
+                if doctor_pk not in scheduled:
+                    windows.append(
+                        WeeklyAvailability(
+                            doctor_id=doctor_pk, weekday=weekday, starts_at=start, ends_at=end
+                        )
+                    )
+    _insert(windows, label="weekly availability", planned=planned, progress=progress)
 
 
 def _seed_pharmacists(rng: random.Random, password: str, progress: Progress) -> None:

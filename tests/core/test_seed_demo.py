@@ -15,6 +15,7 @@ from stdnum.cn import ric
 from accounts.models import DoctorProfile, PharmacistProfile, Role, User
 from clinics.authentication import TerminalCredentialAuthentication
 from clinics.models import Department, Facility, FacilityType, Hospital, StaffMembership, Terminal
+from consultations.models import Slot, WeeklyAvailability
 from core.crypto import decrypt_text
 from core.demo import data
 from patients.identity import normalize_phone, parse_resident_id
@@ -258,3 +259,25 @@ def test_region_codes_are_real_guangdong_divisions() -> None:
         number = f"{code}19600101001"
         place = ric.get_birth_place(number + ric.calc_check_digit(number + "0"))
         assert (place["province"], place["county"]) == ("广东省", county)
+
+
+@pytest.mark.django_db
+def test_doctors_get_clinic_hours_and_bookable_slots_except_the_recently_licensed() -> None:
+    output = _seed()
+
+    assert WeeklyAvailability.objects.values("doctor").distinct().count() == 40
+    doctor01 = DoctorProfile.objects.get(user__username="doctor01")
+    assert [
+        (w.weekday, f"{w.starts_at:%H:%M}", f"{w.ends_at:%H:%M}")
+        for w in WeeklyAvailability.objects.filter(doctor=doctor01, weekday=0)
+    ] == [(0, "08:30", "12:00"), (0, "14:00", "17:30")]
+    assert WeeklyAvailability.objects.filter(weekday=5).values("doctor").distinct().count() == 13
+    future = Slot.objects.filter(starts_at__gt=timezone.now(), is_withdrawn=False)
+    assert future.filter(doctor=doctor01).exists()
+    assert not Slot.objects.filter(doctor__user__username__in=["doctor39", "doctor40"]).exists()
+    assert "slots: " in output
+
+    slots = Slot.objects.count()
+    assert "slots: 0 added" in _seed()
+    assert Slot.objects.count() == slots
+    assert WeeklyAvailability.objects.count() == 40 * 10 + 13
