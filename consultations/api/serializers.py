@@ -1,4 +1,5 @@
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from consultations.models import (
@@ -11,14 +12,36 @@ from consultations.models import (
     VitalSign,
 )
 from patients.api.serializers import age_on
+from patients.models import Patient
+
+
+class PatientBriefSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    name = serializers.CharField()
+    sex = serializers.CharField()
+    age = serializers.SerializerMethodField()
+
+    def get_age(self, patient: Patient) -> int:
+        return age_on(patient.birth_date, timezone.localdate())
+
+
+class DoctorBriefSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="user.public_id")
+    full_name = serializers.CharField(source="user.full_name")
+    title = serializers.CharField()
+
+
+class PlaceBriefSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    name = serializers.CharField()
 
 
 class ConsultationOutputSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
-    patient = serializers.SerializerMethodField()
-    doctor = serializers.SerializerMethodField()
-    department = serializers.SerializerMethodField()
-    facility = serializers.SerializerMethodField()
+    patient = PatientBriefSerializer(read_only=True)
+    doctor = DoctorBriefSerializer(read_only=True, allow_null=True)
+    department = PlaceBriefSerializer(read_only=True)
+    facility = PlaceBriefSerializer(read_only=True)
     waiting_minutes = serializers.SerializerMethodField()
 
     class Meta:
@@ -47,31 +70,6 @@ class ConsultationOutputSerializer(serializers.ModelSerializer):
             "recording_retention_until",
         ]
         read_only_fields = fields
-
-    def get_patient(self, consultation: Consultation) -> dict[str, object]:
-        patient = consultation.patient
-        return {
-            "id": str(patient.public_id),
-            "name": patient.name,
-            "sex": patient.sex,
-            "age": age_on(patient.birth_date, timezone.localdate()),
-        }
-
-    def get_doctor(self, consultation: Consultation) -> dict[str, object] | None:
-        doctor = consultation.doctor
-        if doctor is None:
-            return None
-        return {
-            "id": str(doctor.user.public_id),
-            "full_name": doctor.user.full_name,
-            "title": doctor.title,
-        }
-
-    def get_department(self, consultation: Consultation) -> dict[str, object]:
-        return {"id": str(consultation.department.public_id), "name": consultation.department.name}
-
-    def get_facility(self, consultation: Consultation) -> dict[str, object]:
-        return {"id": str(consultation.facility.public_id), "name": consultation.facility.name}
 
     def get_waiting_minutes(self, consultation: Consultation) -> int | None:
         """Minutes since check-in while the patient waits for the doctor."""
@@ -131,6 +129,7 @@ class ConsultationDetailSerializer(ConsultationOutputSerializer):
         ]
         read_only_fields = fields
 
+    @extend_schema_field(ClinicalNoteSerializer(allow_null=True))
     def get_note(self, consultation: Consultation) -> dict[str, object] | None:
         note = getattr(consultation, "note", None)
         return ClinicalNoteSerializer(note).data if note is not None else None

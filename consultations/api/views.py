@@ -16,6 +16,7 @@ from accounts.models import Role
 from clinics.api.views import IsTerminal
 from clinics.authentication import TerminalCredentialAuthentication, TerminalPrincipal
 from clinics.selectors import terminal_get_for_actor
+from consultations.api.booking import BookingInputSerializer, book_from_request
 from consultations.api.serializers import (
     CancelSerializer,
     CheckInSerializer,
@@ -84,14 +85,12 @@ class ConsultationViewSet(viewsets.GenericViewSet, mixins.ListModelMixin):
         return Response(ConsultationDetailSerializer(detailed).data)
 
     @extend_schema(
-        request=None,
+        request=BookingInputSerializer,
         responses={201: ConsultationOutputSerializer},
         description="Book for a patient: `{patient, slot}`, `{patient, doctor}` (first available), "
         "`{patient, department}` (first available) or `{patient, department, walk_in: true}`.",
     )
     def create(self, request: Request) -> Response:
-        from consultations.api.booking import book_from_request
-
         return self._respond(book_from_request(request), status.HTTP_201_CREATED)
 
     @extend_schema(request=CheckInSerializer, responses=ConsultationOutputSerializer)
