@@ -9,6 +9,7 @@ from django.utils import timezone
 from accounts.models import Role
 from consultations.models import Consultation, ConsultationKind, ConsultationStatus
 from core.actors import TERMINAL_ROLE, Actor
+from core.dates import local_day_bounds
 from core.exceptions import NotFoundError
 from core.models import AuditAction
 from core.services import audit_record
@@ -57,16 +58,11 @@ def consultation_get_for_actor(*, actor: Actor, public_id: Any) -> Consultation:
     return consultation
 
 
-def _local_day_bounds(day: datetime.date) -> tuple[datetime.datetime, datetime.datetime]:
-    start = timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
-    return start, start + datetime.timedelta(days=1)
-
-
 def doctor_queue(*, actor: Actor, day: datetime.date | None = None) -> list[Consultation]:
     """The doctor's day: the consultation in progress, then checked-in patients in slot order,
     then the department's walk-in tokens in token order. Constant queries (one)."""
     day = day or timezone.localdate()
-    start, end = _local_day_bounds(day)
+    start, end = local_day_bounds(day)
     waiting = [ConsultationStatus.CHECKED_IN, ConsultationStatus.IN_PROGRESS]
     mine = Q(
         kind=ConsultationKind.SCHEDULED,
@@ -96,7 +92,7 @@ def doctor_queue(*, actor: Actor, day: datetime.date | None = None) -> list[Cons
 
 def facility_day_list(*, facility_id: int, day: datetime.date) -> QuerySet[Consultation]:
     """Every consultation booked at the facility for the day, in time then token order."""
-    start, end = _local_day_bounds(day)
+    start, end = local_day_bounds(day)
     return _with_related(
         Consultation.objects.filter(facility_id=facility_id).filter(
             Q(kind=ConsultationKind.SCHEDULED, scheduled_start__gte=start, scheduled_start__lt=end)

@@ -23,12 +23,8 @@ from consultations.models import (
     WeeklyAvailability,
 )
 from core.actors import Actor
+from core.dates import local_day_bounds
 from core.exceptions import NotFoundError
-
-
-def local_day_start(day: datetime.date) -> datetime.datetime:
-    """Local (Asia/Shanghai) midnight starting `day`, as an aware datetime."""
-    return datetime.datetime.combine(day, datetime.time.min, tzinfo=timezone.get_default_timezone())
 
 
 def slot_is_booked() -> Exists:
@@ -65,8 +61,8 @@ def slots_upcoming(*, actor: Actor, now: datetime.datetime | None = None) -> Que
 
 def slots_on_day(slots: QuerySet[Slot], day: datetime.date) -> QuerySet[Slot]:
     """Slots starting on the local (Asia/Shanghai) calendar day."""
-    start = local_day_start(day)
-    return slots.filter(starts_at__gte=start, starts_at__lt=start + datetime.timedelta(days=1))
+    start, end = local_day_bounds(day)
+    return slots.filter(starts_at__gte=start, starts_at__lt=end)
 
 
 def slot_get_for_actor(*, actor: Actor, public_id: Any) -> Slot:

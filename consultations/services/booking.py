@@ -29,9 +29,10 @@ from consultations.models import (
     Slot,
     WalkInCounter,
 )
-from consultations.selectors.slots import local_day_start, slot_is_booked
+from consultations.selectors.slots import slot_is_booked
 from consultations.services.schedules import lock_doctor
 from core.actors import Actor
+from core.dates import local_day_start, years_after
 from core.exceptions import ConflictError, DomainError, NotFoundError, PermissionDeniedError
 from core.models import AuditAction
 from core.services import audit_record
@@ -72,21 +73,13 @@ def booking_facility_id(*, actor: Actor) -> int:
 
 
 def retention_until(booked_on: datetime.date) -> datetime.date:
-    """RECORD_RETENTION_YEARS after the booking date; 29 February becomes 28 February."""
-    year = booked_on.year + RECORD_RETENTION_YEARS
-    try:
-        return booked_on.replace(year=year)
-    except ValueError:
-        return booked_on.replace(year=year, day=28)
+    """RECORD_RETENTION_YEARS after the booking date."""
+    return years_after(booked_on, RECORD_RETENTION_YEARS)
 
 
 def _practice_cutoff(day: datetime.date) -> datetime.date:
     """Doctors in independent practice since this date or earlier may be scheduled on `day`."""
-    year = day.year - MIN_YEARS_OF_INDEPENDENT_PRACTICE
-    try:
-        return day.replace(year=year)
-    except ValueError:
-        return day.replace(year=year, day=28)
+    return years_after(day, -MIN_YEARS_OF_INDEPENDENT_PRACTICE)
 
 
 def _first_schedulable_day(doctor: DoctorProfile) -> datetime.date:

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Role
-from clinics.models import Terminal
+from clinics.models import StaffMembership, Terminal
 from consultations.models import (
     TRANSITIONS,
     Consultation,
@@ -26,10 +26,12 @@ from core.actors import SYSTEM_ACTOR, Actor
 from core.exceptions import ConflictError, DomainError, NotFoundError, PermissionDeniedError
 from core.models import AuditAction
 from core.services import audit_record
+from notifications.services import notify
 from patients.models import ConsentRecord, PriorDiagnosisEvidence
 
 AUDIT_OBJECT_TYPE = "consultation"
 Check = Callable[[Consultation], dict[str, Any]]
+Announce = Callable[[Consultation], None]
 
 
 def _transition(
@@ -41,8 +43,10 @@ def _transition(
     reason: str = "",
     terminal: Terminal | None = None,
     now: datetime.datetime | None = None,
+    announce: Announce | None = None,
 ) -> Consultation:
-    """Lock, check the table, run `check` (which returns the fields to write), write, record."""
+    """Lock, check the table, run `check` (which returns the fields to write), write, record;
+    `announce` writes the transition's notifications in the same transaction."""
     now = now or timezone.now()
     with transaction.atomic(durable=True):
         locked = Consultation.objects.select_for_update().get(pk=consultation.pk)
@@ -75,7 +79,42 @@ def _transition(
             object_ids=[locked.public_id],
             detail={"status": [from_status, to_status]},
         )
+        if announce is not None:
+            announce(locked)
     return locked
+
+
+def _announce_checked_in(consultation: Consultation) -> None:
+    """The treating doctor learns the patient is in the queue (walk-ins have none yet)."""
+    if consultation.doctor is not None:
+        notify(
+            event="patient_checked_in",
+            recipient=consultation.doctor.user,
+            objects={"consultation": consultation.pk},
+            dedupe_key=f"consultation:{consultation.pk}:checked_in",
+        )
+
+
+def _announce_doctor_ready(consultation: Consultation) -> None:
+    """The facility's staff bring the terminal into the video consultation."""
+    for membership in StaffMembership.objects.filter(
+        facility_id=consultation.facility_id, is_active=True, user__is_active=True
+    ).select_related("user"):
+        notify(
+            event="doctor_ready",
+            recipient=membership.user,
+            objects={"consultation": consultation.pk},
+            dedupe_key=f"consultation:{consultation.pk}:doctor_ready",
+        )
+
+
+def _announce_terminated(consultation: Consultation) -> None:
+    notify(
+        event="consultation_terminated",
+        recipient=consultation.patient,
+        objects={"consultation": consultation.pk},
+        dedupe_key=f"consultation:{consultation.pk}:terminated",
+    )
 
 
 def _require_staff_of(actor: Actor, consultation: Consultation, *, allow_operations: bool) -> None:
@@ -134,6 +173,7 @@ def consultation_check_in(
         check=check,
         terminal=terminal,
         now=now,
+        announce=_announce_checked_in,
     )
 
 
@@ -181,6 +221,7 @@ def consultation_start(
         actor=actor,
         check=check,
         now=now,
+        announce=_announce_doctor_ready,
     )
 
 
@@ -265,6 +306,7 @@ def consultation_terminate(
         },
         reason=reason_code,
         now=now,
+        announce=_announce_terminated,
     )
 
 

@@ -23,6 +23,7 @@ from consultations.models import (
 )
 from consultations.services.lifecycle import AUDIT_OBJECT_TYPE, require_treating_doctor
 from core.actors import Actor
+from core.dates import years_after
 from core.exceptions import ConflictError, DomainError, NotFoundError
 from core.models import AuditAction
 from core.services import audit_record
@@ -58,14 +59,6 @@ def consultation_attach_recording(
             detail={"record": "recording"},
         )
     return locked
-
-
-def years_after(day: datetime.date, years: int) -> datetime.date:
-    """The same calendar day `years` later; 29 February becomes 28 February."""
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:
-        return day.replace(year=day.year + years, day=28)
 
 
 def _lock_in_progress(consultation: Consultation) -> Consultation:

@@ -26,8 +26,9 @@ from consultations.models import (
     Slot,
     WeeklyAvailability,
 )
-from consultations.selectors.slots import local_day_start, slot_is_booked
+from consultations.selectors.slots import slot_is_booked
 from core.actors import Actor
+from core.dates import local_day_start
 from core.exceptions import DomainError, PermissionDeniedError
 from core.models import AuditAction
 from core.services import audit_record

@@ -177,7 +177,8 @@ def test_records_are_kept_with_retention_dates():
 
 
 def test_recording_reference_carries_a_three_year_retention_date():
-    from consultations.services.records import consultation_attach_recording, years_after
+    from consultations.services.records import consultation_attach_recording
+    from core.dates import years_after
 
     visit = make_visit("in_progress")
     consultation = consultation_attach_recording(
@@ -190,3 +191,13 @@ def test_recording_reference_carries_a_three_year_retention_date():
     assert consultation.recording_retention_until == years_after(today, 3)
     assert years_after(datetime.date(2028, 2, 29), 3) == datetime.date(2031, 2, 28)
     assert years_after(datetime.date(2026, 11, 25), 15) == datetime.date(2041, 11, 25)
+
+
+def test_no_show_task_runs_the_sweep(settings):
+    from consultations.tasks import consultations_mark_no_show
+
+    overdue = make_visit("booked", starts_in=datetime.timedelta(hours=-3))
+    upcoming = make_visit("booked", starts_in=datetime.timedelta(hours=1))
+    assert consultations_mark_no_show.apply().get() == 1
+    assert overdue.refresh().status == "no_show"
+    assert upcoming.refresh().status == "booked"
