@@ -9,7 +9,13 @@ from django.http import HttpRequest, HttpResponse
 from core.actors import actor_for_user, client_ip
 from core.models import AuditAction
 from core.services import audit_record
-from patients.models import IdentityVerification, Patient
+from patients.models import (
+    ConsentRecord,
+    ConsentTemplate,
+    IdentityVerification,
+    Patient,
+    PriorDiagnosisEvidence,
+)
 
 AUDIT_OBJECT_TYPE = "patient"
 
@@ -94,3 +100,78 @@ class PatientAdmin(admin.ModelAdmin):
                 detail={"via": "admin"},
             )
         return response
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Written only through the services (which validate and audit); never deleted."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class AuditedReadAdmin(ReadOnlyAdmin):
+    """Pages showing patient data record one audit row per object shown."""
+
+    audit_object_type = ""
+
+    def audit_id(self, obj: Any) -> Any:
+        return obj.pk
+
+    def _record(self, request: HttpRequest, objects: Any, via: str) -> None:
+        audit_record(
+            actor=_actor(request),
+            action=AuditAction.READ,
+            object_type=self.audit_object_type,
+            object_ids=[self.audit_id(obj) for obj in objects],
+            detail={"via": via},
+        )
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None:
+            self._record(request, changelist.result_list, "admin_list")
+        return response
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        response = super().change_view(request, object_id, form_url, extra_context)
+        original = getattr(response, "context_data", {}).get("original")
+        if original is not None:
+            self._record(request, [original], "admin")
+        return response
+
+
+@admin.register(ConsentTemplate)
+class ConsentTemplateAdmin(ReadOnlyAdmin):
+    # A published text is never edited: a new version comes with a data migration.
+    list_display = ["version", "language", "title", "is_active", "published_at"]
+    list_filter = ["language", "is_active"]
+
+
+@admin.register(ConsentRecord)
+class ConsentRecordAdmin(AuditedReadAdmin):
+    audit_object_type = "consent"
+    list_display = ["patient", "template", "signer", "method", "facility", "signed_at"]
+    list_filter = ["signer", "method"]
+    list_select_related = ["patient", "template", "facility"]
+    show_full_result_count = False
+
+
+@admin.register(PriorDiagnosisEvidence)
+class PriorDiagnosisEvidenceAdmin(AuditedReadAdmin):
+    audit_object_type = "evidence"
+    list_display = ["patient", "diagnosis", "issuing_institution", "diagnosis_date", "verified_at"]
+    list_select_related = ["patient", "diagnosis"]
+    exclude = ["document"]  # the file is served by the audited API, not by a media URL
+    show_full_result_count = False
+
+    def audit_id(self, obj: Any) -> Any:
+        return obj.public_id

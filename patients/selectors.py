@@ -14,7 +14,7 @@ AUDIT_OBJECT_TYPE = "patient"
 
 def patients_visible_to(*, actor: Actor) -> QuerySet[Patient]:
     """Operations see the registry; staff the patients served at their facility; a patient
-    themself. Doctors and pharmacists reach patients through their consultations."""
+    themself; a doctor the patients they have (or had) a consultation with."""
     patients = Patient.objects.all()
     if actor.has_role(Role.OPERATIONS):
         return patients
@@ -22,6 +22,10 @@ def patients_visible_to(*, actor: Actor) -> QuerySet[Patient]:
         return patients.filter(facility_links__facility_id=actor.facility_id)
     if actor.has_role(Role.PATIENT) and actor.user is not None:
         return patients.filter(user=actor.user)
+    if actor.has_role(Role.DOCTOR) and actor.user is not None:
+        # A subquery, not a join: one row per patient however many consultations they had.
+        treated = Patient.objects.filter(consultations__doctor__user=actor.user).values("pk")
+        return patients.filter(pk__in=treated)
     return patients.none()
 
 

@@ -243,6 +243,7 @@ def make_consultation(
     from django.utils import timezone
 
     from consultations.models import RECORD_RETENTION_YEARS, Consultation, Slot
+    from core.dates import years_after
 
     profile = doctor_user.doctor_profile
     start = timezone.now().replace(second=0, microsecond=0) + datetime.timedelta(hours=1)
@@ -252,7 +253,6 @@ def make_consultation(
     ).exists():
         start += slot_length
     slot = make_slot(doctor_user, starts_at=start, minutes=profile.department.slot_minutes)
-    today = timezone.localdate()
     return Consultation.objects.create(
         patient=patient,
         department=profile.department,
@@ -265,9 +265,7 @@ def make_consultation(
         status=status,
         fee_fen=profile.department.consultation_fee_fen,
         booked_by=make_staff(facility=facility),
-        retention_until=datetime.date(
-            today.year + RECORD_RETENTION_YEARS, today.month, min(today.day, 28)
-        ),
+        retention_until=years_after(timezone.localdate(), RECORD_RETENTION_YEARS),
     )
 
 

@@ -1,8 +1,34 @@
+from django.urls import re_path
 from rest_framework.routers import SimpleRouter
 
+from core.api import UUID_PATTERN
+from patients.api.consents import ConsentTemplateListView, PatientConsentListView
+from patients.api.evidence import (
+    PatientEvidenceDetailView,
+    PatientEvidenceDocumentView,
+    PatientEvidenceListView,
+    PatientEvidenceVerifyView,
+)
 from patients.api.views import PatientViewSet
 
 router = SimpleRouter()
 router.register("patients", PatientViewSet, basename="patient")
 
-urlpatterns = router.urls
+PATIENT = rf"^patients/(?P<patient_id>{UUID_PATTERN})"
+EVIDENCE = rf"{PATIENT}/evidence/(?P<evidence_id>{UUID_PATTERN})"
+
+urlpatterns = [
+    re_path(r"^consent-templates/$", ConsentTemplateListView.as_view(), name="consent-templates"),
+    re_path(rf"{PATIENT}/consents/$", PatientConsentListView.as_view(), name="patient-consents"),
+    re_path(rf"{PATIENT}/evidence/$", PatientEvidenceListView.as_view(), name="patient-evidence"),
+    re_path(rf"{EVIDENCE}/$", PatientEvidenceDetailView.as_view(), name="patient-evidence-detail"),
+    re_path(
+        rf"{EVIDENCE}/document/$",
+        PatientEvidenceDocumentView.as_view(),
+        name="patient-evidence-document",
+    ),
+    re_path(
+        rf"{EVIDENCE}/verify/$", PatientEvidenceVerifyView.as_view(), name="patient-evidence-verify"
+    ),
+    *router.urls,
+]
