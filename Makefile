@@ -36,7 +36,7 @@ run: seed
 	$(VENV)/bin/uvicorn telehealth.asgi:application --host $(HOST) --port $(PORT)
 
 worker: install
-	$(VENV)/bin/celery -A telehealth worker --loglevel=INFO
+	$(VENV)/bin/celery -A telehealth worker -Q default,notifications --loglevel=INFO
 
 beat: install
 	$(VENV)/bin/celery -A telehealth beat --loglevel=INFO

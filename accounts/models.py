@@ -7,6 +7,8 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
 
+from core.dates import age_on
+
 # A doctor may practise online only after three years of independent practice.
 MIN_YEARS_OF_INDEPENDENT_PRACTICE = 3
 
@@ -67,12 +69,7 @@ class DoctorProfile(models.Model):
         return f"{self.user} ({self.get_title_display()})"
 
     def years_of_independent_practice(self, on: datetime.date | None = None) -> int:
-        on = on or timezone.localdate()
-        since = self.independent_practice_since
-        years = on.year - since.year
-        if (on.month, on.day) < (since.month, since.day):
-            years -= 1
-        return max(years, 0)
+        return max(age_on(self.independent_practice_since, on or timezone.localdate()), 0)
 
     def can_be_scheduled(self, on: datetime.date | None = None) -> bool:
         """Online consultations need at least three years of independent practice."""

@@ -23,3 +23,12 @@ def local_day_bounds(day: datetime.date) -> tuple[datetime.datetime, datetime.da
     """[start, end) of the local day."""
     start = local_day_start(day)
     return start, local_day_start(day + datetime.timedelta(days=1))
+
+
+def age_on(birth_date: datetime.date, today: datetime.date) -> int:
+    """Age in whole years on `today`."""
+    return (
+        today.year
+        - birth_date.year
+        - ((today.month, today.day) < (birth_date.month, birth_date.day))
+    )

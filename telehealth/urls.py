@@ -10,7 +10,9 @@ api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("clinics.api.urls")),
     path("", include("patients.api.urls")),
+    path("", include("terminology.api.urls")),
     path("", include("consultations.api.urls")),
+    path("", include("notifications.api.urls")),
 ]
 
 urlpatterns = [

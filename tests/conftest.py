@@ -10,6 +10,7 @@ them with TRUNCATE, which row triggers do not see).
 """
 
 import os
+from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
@@ -33,3 +34,21 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"{reason} (TELEHEALTH_REQUIRE_SERVICES=1 refuses to skip)", pytrace=False)
     pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _tasks_in_process_unless_redis(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tests not marked `redis` run Celery tasks in-process, as the embedded default does: what
+    they enqueue after a commit (notifications) must not pile up in a shared broker that no
+    worker of theirs consumes."""
+    if request.node.get_closest_marker("redis"):
+        yield
+        return
+    from telehealth.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        app.conf.task_always_eager = previous

@@ -11,7 +11,7 @@ from consultations.models import (
     VitalKind,
     VitalSign,
 )
-from patients.api.serializers import age_on
+from core.dates import age_on
 from patients.models import Patient
 
 

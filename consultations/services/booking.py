@@ -36,6 +36,7 @@ from core.dates import local_day_start, years_after
 from core.exceptions import ConflictError, DomainError, NotFoundError, PermissionDeniedError
 from core.models import AuditAction
 from core.services import audit_record
+from notifications.services import notify
 from patients.models import Patient
 from patients.selectors import patients_visible_to
 
@@ -186,6 +187,12 @@ def _record_booking(*, actor: Actor, consultation: Consultation, now: datetime.d
         object_type=AUDIT_OBJECT_TYPE,
         object_ids=[consultation.public_id],
         detail={"kind": consultation.kind},
+    )
+    notify(
+        event="booking_confirmed",
+        recipient=consultation.patient,
+        objects={"consultation": consultation.pk},
+        dedupe_key=f"consultation:{consultation.pk}:booked",
     )
 
 

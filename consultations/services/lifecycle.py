@@ -27,7 +27,8 @@ from core.exceptions import ConflictError, DomainError, NotFoundError, Permissio
 from core.models import AuditAction
 from core.services import audit_record
 from notifications.services import notify
-from patients.models import ConsentRecord, PriorDiagnosisEvidence
+from patients.consents import patient_has_consent
+from patients.evidence import patient_has_verified_evidence
 
 AUDIT_OBJECT_TYPE = "consultation"
 Check = Callable[[Consultation], dict[str, Any]]
@@ -201,14 +202,11 @@ def consultation_start(
             raise PermissionDeniedError(
                 "Only the treating doctor does this.", code="not_treating_doctor"
             )
-        if not ConsentRecord.objects.filter(patient_id=locked.patient_id).exists():
+        if not patient_has_consent(patient=locked.patient):
             raise ConflictError(
                 "The patient has not consented to remote care.", code="consent_required"
             )
-        verified = PriorDiagnosisEvidence.objects.filter(
-            patient_id=locked.patient_id, verified_at__isnull=False
-        )
-        if not verified.exists():
+        if not patient_has_verified_evidence(patient=locked.patient):
             raise ConflictError(
                 "Online care is for follow-up visits: verified prior-diagnosis evidence is needed.",
                 code="followup_evidence_required",

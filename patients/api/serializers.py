@@ -2,15 +2,8 @@ from datetime import date
 
 from rest_framework import serializers
 
+from core.dates import age_on
 from patients.models import GUARDIAN_REQUIRED_UNDER_YEARS, IdType, Patient, Sex, VerificationMethod
-
-
-def age_on(birth_date: date, today: date) -> int:
-    return (
-        today.year
-        - birth_date.year
-        - ((today.month, today.day) < (birth_date.month, birth_date.day))
-    )
 
 
 class GuardianSerializer(serializers.Serializer):

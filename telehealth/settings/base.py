@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "terminology",
     "patients",
     "consultations",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -131,6 +132,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "consultations.consultations_mark_no_show",
         "schedule": 60.0 * 5,
     },
+    "notifications-sweep": {
+        "task": "notifications.sweep",
+        "schedule": 60.0,
+    },
+    "notifications-consultation-reminders": {
+        "task": "notifications.consultation_reminders",
+        "schedule": 60.0 * 5,
+    },
 }
 
 # --- Auth --------------------------------------------------------------------------------------
@@ -209,6 +218,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "kind", "method" or "reason" choice set; name each enum after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "ConsultationKindEnum": "consultations.models.ConsultationKind",
+        "VitalKindEnum": "consultations.models.VitalKind",
+        "ScheduleExceptionKindEnum": "consultations.models.ScheduleExceptionKind",
+        "TerminationReasonEnum": "consultations.models.TerminationReason",
+        "ConsentMethodEnum": "patients.models.ConsentMethod",
+        "VerificationMethodEnum": "patients.models.VerificationMethod",
+    },
 }
 
 # --- Domain ------------------------------------------------------------------------------------
@@ -229,6 +247,38 @@ EVIDENCE_MAX_BYTES = env.int("EVIDENCE_MAX_BYTES", default=10 * 1024 * 1024)
 TERMINAL_OFFLINE_AFTER_SECONDS = env.int("TERMINAL_OFFLINE_AFTER_SECONDS", default=180)
 # Whether /healthz answers 503 when no Celery worker replies (only when a broker is configured).
 HEALTHZ_REQUIRE_WORKER = env.bool("HEALTHZ_REQUIRE_WORKER", default=True)
+
+# Notifications (the outbox): queue, retries, the sender's lease, the sweep, quiet hours.
+NOTIFICATIONS_QUEUE = env.str("NOTIFICATIONS_QUEUE", default="notifications")
+NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=8)
+NOTIFICATION_RETRY_BASE_SECONDS = env.float("NOTIFICATION_RETRY_BASE_SECONDS", default=30.0)
+NOTIFICATION_RETRY_MAX_SECONDS = env.float("NOTIFICATION_RETRY_MAX_SECONDS", default=3600.0)
+NOTIFICATION_LEASE_SECONDS = env.float("NOTIFICATION_LEASE_SECONDS", default=120.0)
+NOTIFICATION_SWEEP_AFTER_SECONDS = env.float("NOTIFICATION_SWEEP_AFTER_SECONDS", default=60.0)
+NOTIFICATION_SWEEP_BATCH = env.int("NOTIFICATION_SWEEP_BATCH", default=5000)
+NOTIFICATION_QUIET_HOURS = env.str("NOTIFICATION_QUIET_HOURS", default="22:00-07:00")
+NOTIFICATION_HOSPITAL_NAME = env.str("NOTIFICATION_HOSPITAL_NAME", default="广东省第二人民医院")
+NOTIFICATION_EMAIL_DOMAIN = env.str("NOTIFICATION_EMAIL_DOMAIN", default="telehealth.local")
+# SMS and WeChat providers: unset base URLs mean the in-process emulator.
+SMS_API_BASE_URL = env.str("SMS_API_BASE_URL", default="")
+SMS_API_KEY = env.str("SMS_API_KEY", default="")
+SMS_SIGN_NAME = env.str("SMS_SIGN_NAME", default="广东省第二人民医院")
+SMS_TIMEOUT_SECONDS = env.float("SMS_TIMEOUT_SECONDS", default=5.0)
+WECHAT_API_BASE_URL = env.str("WECHAT_API_BASE_URL", default="")
+# E-mail notifications: Django's mailer (console in development, locmem in tests, SMTP in
+# production through EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and its OPTIONS).
+MAILERS = {
+    "default": {
+        "BACKEND": env.str(
+            "EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
+        ),
+    }
+}
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noreply@telehealth.local")
+# Patient sign-in codes: lifetime, wrong guesses per code, codes per phone per hour.
+LOGIN_CODE_TTL_SECONDS = env.int("LOGIN_CODE_TTL_SECONDS", default=300)
+LOGIN_CODE_MAX_ATTEMPTS = env.int("LOGIN_CODE_MAX_ATTEMPTS", default=5)
+LOGIN_CODE_MAX_PER_HOUR = env.int("LOGIN_CODE_MAX_PER_HOUR", default=5)
 
 LOGGING = {
     "version": 1,

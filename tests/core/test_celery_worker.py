@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 import redis
@@ -26,7 +25,7 @@ from clinics.tasks import terminals_mark_stale_offline
 from core.tasks import RetryableError, project_task
 from telehealth.celery import app
 from tests.factories import make_facility, make_terminal
-from tests.support.processes import CeleryWorker, service_env
+from tests.support.processes import CeleryWorker, service_env, worker_database_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -52,16 +51,6 @@ def broken_on_worker(counter_key: str) -> None:
     raise ValueError("a bug, not a transient failure")
 
 
-def _test_database_url() -> str:
-    """The database pytest-django created, as DATABASE_URL (NAME is the test name by now)."""
-    db = settings.DATABASES["default"]
-    credentials = quote(db["USER"], safe="")
-    if db.get("PASSWORD"):
-        credentials += ":" + quote(db["PASSWORD"], safe="")
-    port = f":{db['PORT']}" if db.get("PORT") else ""
-    return f"postgres://{credentials}@{db['HOST']}{port}/{quote(db['NAME'], safe='')}"
-
-
 @pytest.fixture(scope="module")
 def worker(
     django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
@@ -70,7 +59,7 @@ def worker(
     assert app.conf.task_always_eager is False
     started = CeleryWorker(
         queue=f"tests-{uuid.uuid4().hex[:12]}",
-        env=service_env(DATABASE_URL=_test_database_url(), REDIS_URL=settings.REDIS_URL),
+        env=service_env(DATABASE_URL=worker_database_url(), REDIS_URL=settings.REDIS_URL),
         log_path=tmp_path_factory.mktemp("celery") / "worker.log",
         include=(__name__,),
     )

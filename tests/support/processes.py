@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import redis
 from django.conf import settings
@@ -52,11 +53,12 @@ def stop_process(process: subprocess.Popen[Any], *, grace: float = 15.0) -> None
 class RedisServer:
     """A private `redis-server` on a free port: no persistence, killed at will."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, port: int | None = None) -> None:
+        """`port`: restart a stopped server where its clients expect it."""
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not on PATH")
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process = subprocess.Popen(
             [
@@ -171,3 +173,13 @@ def service_env(**overrides: str | None) -> dict[str, str]:
         else:
             env[name] = value
     return env
+
+
+def worker_database_url() -> str:
+    """The database pytest-django created, as DATABASE_URL (NAME is the test name by now)."""
+    db = settings.DATABASES["default"]
+    credentials = quote(db["USER"], safe="")
+    if db.get("PASSWORD"):
+        credentials += ":" + quote(db["PASSWORD"], safe="")
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{credentials}@{db['HOST']}{port}/{quote(db['NAME'], safe='')}"

@@ -1,0 +1,198 @@
+"""The event registry: every notification the platform sends, who receives it, and how it is
+rendered. It is the one source the templates test iterates over.
+
+Each event has, per language (zh-hans, en), two templates under
+`notifications/templates/notifications/events/<event>/`: `<lang>.txt` (first line the title,
+then a blank line, then the body: in-app, e-mail, WeChat) and `<lang>.sms.txt` (the SMS text:
+minimal — never a diagnosis, a drug name or an identity number).
+
+`build_context(objects)` turns the row's object ids into the template context at send time;
+events whose flows have not landed yet (prescriptions, payments, fulfilment) have none: their
+templates are written and tested with realistic data, and the builder arrives with the flow.
+`still_relevant(objects)` lets a deferred message (a reminder) be withdrawn when the event no
+longer holds.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+ContextBuilder = Callable[[dict[str, Any]], dict[str, Any]]
+RelevanceCheck = Callable[[dict[str, Any]], bool]
+
+PATIENT = "patient"
+DOCTOR = "doctor"
+CLINIC_STAFF = "clinic_staff"
+PHARMACIST = "pharmacist"
+OPERATIONS = "operations"
+
+
+@dataclass(frozen=True)
+class EventType:
+    key: str
+    audience: str
+    description: str
+    urgent: bool = False
+    # Reminders: held back during quiet hours on channels that ring a phone.
+    deferrable: bool = False
+    # Restrict the channels (login codes go by SMS only); None: the recipient's preferences.
+    channels: frozenset[str] | None = None
+    build_context: ContextBuilder | None = None
+    still_relevant: RelevanceCheck | None = None
+
+    def template_names(self, language: str) -> tuple[str, str]:
+        base = f"notifications/events/{self.key}/{language}"
+        return f"{base}.txt", f"{base}.sms.txt"
+
+
+def local_time(value: Any) -> str:
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+
+
+def masked_name(name: str) -> str:
+    """陈志强 → 陈**: enough for the patient to recognise, nothing for anyone else."""
+    return name[:1] + "*" * max(len(name) - 1, 1) if name else ""
+
+
+def _consultation_context(objects: dict[str, Any]) -> dict[str, Any]:
+    from consultations.models import Consultation
+
+    consultation = Consultation.objects.select_related(
+        "patient", "doctor__user", "department", "facility"
+    ).get(pk=objects["consultation"])
+    doctor = consultation.doctor
+    return {
+        "patient_name": masked_name(consultation.patient.name),
+        "doctor_name": doctor.user.full_name if doctor else "",
+        "department_name": consultation.department.name,
+        "facility_name": consultation.facility.name,
+        "start": local_time(consultation.scheduled_start),
+        "walk_in_token": consultation.walk_in_token,
+        "is_walk_in": consultation.kind == "walk_in",
+        "termination_reason_code": consultation.termination_reason,
+        "hospital_name": settings.NOTIFICATION_HOSPITAL_NAME,
+    }
+
+
+def _consultation_still_booked(objects: dict[str, Any]) -> bool:
+    from consultations.models import Consultation, ConsultationStatus
+
+    return Consultation.objects.filter(
+        pk=objects["consultation"], status=ConsultationStatus.BOOKED
+    ).exists()
+
+
+def _login_code_context(objects: dict[str, Any]) -> dict[str, Any]:
+    from core.crypto import decrypt_text
+    from notifications.models import LoginCode
+
+    code = LoginCode.objects.get(pk=objects["login_code"])
+    return {
+        "code": decrypt_text(code.code_encrypted) if code.code_encrypted else "",
+        "minutes": max(settings.LOGIN_CODE_TTL_SECONDS // 60, 1),
+        "hospital_name": settings.NOTIFICATION_HOSPITAL_NAME,
+    }
+
+
+def _login_code_usable(objects: dict[str, Any]) -> bool:
+    from notifications.models import LoginCode
+
+    return LoginCode.objects.filter(
+        pk=objects["login_code"], used_at__isnull=True, expires_at__gt=timezone.now()
+    ).exists()
+
+
+def _dead_notification_context(objects: dict[str, Any]) -> dict[str, Any]:
+    from notifications.models import Notification
+
+    dead = Notification.objects.get(pk=objects["notification"])
+    return {
+        "notification_id": str(dead.public_id),
+        "event": dead.event,
+        "channel": dead.channel,
+        "attempts": dead.attempts,
+        "last_error": dead.last_error,
+    }
+
+
+def _event(key: str, audience: str, description: str, **options: Any) -> tuple[str, EventType]:
+    return key, EventType(key=key, audience=audience, description=description, **options)
+
+
+EVENTS: dict[str, EventType] = dict(
+    [
+        _event(
+            "booking_confirmed",
+            PATIENT,
+            "A consultation was booked",
+            build_context=_consultation_context,
+        ),
+        _event(
+            "consultation_reminder_24h",
+            PATIENT,
+            "Reminder a day before the slot",
+            deferrable=True,
+            build_context=_consultation_context,
+            still_relevant=_consultation_still_booked,
+        ),
+        _event(
+            "consultation_reminder_1h",
+            PATIENT,
+            "Reminder an hour before the slot",
+            deferrable=True,
+            build_context=_consultation_context,
+            still_relevant=_consultation_still_booked,
+        ),
+        _event(
+            "patient_checked_in",
+            DOCTOR,
+            "The patient checked in and is in the doctor's queue",
+            urgent=True,
+            build_context=_consultation_context,
+        ),
+        _event(
+            "doctor_ready",
+            CLINIC_STAFF,
+            "The doctor started the video consultation: the terminal should join",
+            urgent=True,
+            build_context=_consultation_context,
+        ),
+        _event(
+            "consultation_terminated",
+            PATIENT,
+            "The doctor ended the consultation and referred the patient to in-person care",
+            build_context=_consultation_context,
+        ),
+        _event("prescription_to_review", PHARMACIST, "A signed prescription awaits review"),
+        _event("prescription_approved", DOCTOR, "The pharmacist approved the prescription"),
+        _event("prescription_rejected", DOCTOR, "The pharmacist rejected the prescription"),
+        _event("payment_link", PATIENT, "The approved prescription can be paid"),
+        _event("payment_received", PATIENT, "The payment was confirmed"),
+        _event("ready_for_pickup", PATIENT, "The medicine is ready at the facility"),
+        _event("pickup_reminder", PATIENT, "The medicine has not been picked up", deferrable=True),
+        _event("dispatched", PATIENT, "The parcel was handed to the courier"),
+        _event("out_for_delivery", PATIENT, "The courier is delivering the parcel today"),
+        _event("delivered", PATIENT, "The parcel was delivered"),
+        _event("delivery_failed", PATIENT, "The courier could not deliver the parcel"),
+        _event("refund_issued", PATIENT, "A refund was issued"),
+        _event(
+            "notification_dead",
+            OPERATIONS,
+            "A notification could not be delivered",
+            channels=frozenset({"in_app"}),
+            build_context=_dead_notification_context,
+        ),
+        _event(
+            "login_code",
+            PATIENT,
+            "A one-time sign-in code",
+            urgent=True,
+            channels=frozenset({"sms"}),
+            build_context=_login_code_context,
+            still_relevant=_login_code_usable,
+        ),
+    ]
+)

@@ -1,0 +1,18 @@
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from notifications.providers.sms_emulator import MessagingEmulator, default_emulator
+
+
+@pytest.fixture(autouse=True)
+def emulator(settings: Any) -> Iterator[MessagingEmulator]:
+    """The in-process SMS/WeChat emulator, emptied for each test; quiet hours off unless a
+    test turns them on (tests must not depend on the time of day they run)."""
+    settings.SMS_API_BASE_URL = ""
+    settings.WECHAT_API_BASE_URL = ""
+    settings.NOTIFICATION_QUIET_HOURS = ""
+    default_emulator.reset()
+    yield default_emulator
+    default_emulator.reset()
