@@ -134,7 +134,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "notifications-sweep": {
         "task": "notifications.sweep",
-        "schedule": 60.0,
+        "schedule": env.float("NOTIFICATION_SWEEP_INTERVAL_SECONDS", default=60.0),
     },
     "notifications-consultation-reminders": {
         "task": "notifications.consultation_reminders",

@@ -164,6 +164,33 @@ class CeleryWorker:
         stop_process(self.process)
 
 
+class CeleryBeat:
+    """`celery -A telehealth beat` with its schedule file in a scratch folder."""
+
+    def __init__(self, *, env: Mapping[str, str], workdir: Path) -> None:
+        self.log_path = workdir / "beat.log"
+        command = [
+            str(Path(sys.executable).with_name("celery")),
+            "-A",
+            "telehealth",
+            "beat",
+            "--schedule",
+            str(workdir / "beat-schedule"),
+            "--loglevel",
+            "INFO",
+        ]
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                command, cwd=settings.BASE_DIR, env=dict(env), stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
 def service_env(**overrides: str | None) -> dict[str, str]:
     """This process's environment with some variables replaced (a value) or removed (None)."""
     env = dict(os.environ)
