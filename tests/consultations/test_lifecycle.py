@@ -113,8 +113,12 @@ def test_no_show_grace_is_configurable(settings):
     settings.NO_SHOW_GRACE_MINUTES = 90
     visit = make_visit("booked", starts_in=datetime.timedelta(hours=-1))
     end = visit.consultation.scheduled_end
-    assert lifecycle.consultations_mark_no_show(now=end + datetime.timedelta(minutes=89)) == 0
-    assert lifecycle.consultations_mark_no_show(now=end + datetime.timedelta(minutes=90)) == 1
+    just_before, at_grace = (
+        end + datetime.timedelta(minutes=89),
+        end + datetime.timedelta(minutes=90),
+    )
+    assert lifecycle.consultations_mark_no_show(now=just_before) == 0
+    assert lifecycle.consultations_mark_no_show(now=at_grace) == 1
 
 
 def test_check_in_opens_thirty_minutes_before_the_slot():

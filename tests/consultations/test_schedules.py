@@ -485,5 +485,6 @@ def test_the_periodic_task_generates_for_every_doctor_from_today(settings):
     }
     today = timezone.localdate()
     assert starts(first, today) == ["09:00", "09:15", "09:30", "09:45"]
-    assert starts(second, today + datetime.timedelta(days=6)) == ["14:00", "14:15"]
+    sixth_day = today + datetime.timedelta(days=6)
+    assert starts(second, sixth_day) == ["14:00", "14:15"]
     assert slots_generate_task.apply().get()["created"] == 0
