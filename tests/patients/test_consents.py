@@ -2,13 +2,11 @@
 
 import datetime
 import hashlib
-from dataclasses import dataclass
 
 import pytest
 from django.utils import timezone
 
-from accounts.models import User
-from clinics.models import Facility, Terminal
+from clinics.models import Terminal
 from core.actors import actor_for_user
 from core.dates import years_after
 from core.exceptions import NotFoundError
@@ -22,13 +20,11 @@ from tests.factories import (
     make_doctor,
     make_facility,
     make_patient,
-    make_patient_user,
-    make_staff,
     make_terminal,
-    make_user,
     resident_id,
     terminal_client,
 )
+from tests.patients.cast import Cast, make_cast
 
 pytestmark = pytest.mark.django_db
 
@@ -43,42 +39,9 @@ def sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-@dataclass
-class Cast:
-    facility: Facility
-    staff: User
-    other_staff: User
-    doctor: User
-    other_doctor: User
-    operations: User
-    patient: Patient
-    patient_user: User
-    other_patient_user: User
-    terminal_credential: str
-
-
 @pytest.fixture
 def cast() -> Cast:
-    facility = make_facility()
-    staff = make_staff(facility=facility)
-    patient = make_patient(staff, name="李秀英", id_number=resident_id(birth="19580312"))
-    doctor = make_doctor()
-    make_consultation(patient=patient, doctor_user=doctor, facility=facility)
-    other_facility = make_facility()
-    other_staff = make_staff(facility=other_facility)
-    other_patient = make_patient(other_staff, id_number=resident_id(birth="19700101"))
-    return Cast(
-        facility=facility,
-        staff=staff,
-        other_staff=other_staff,
-        doctor=doctor,
-        other_doctor=make_doctor(),
-        operations=make_user(),
-        patient=patient,
-        patient_user=make_patient_user(patient),
-        other_patient_user=make_patient_user(other_patient),
-        terminal_credential=make_terminal(facility).credential,
-    )
+    return make_cast(name="李秀英", birth="19580312")
 
 
 def payload(**overrides):

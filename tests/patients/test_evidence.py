@@ -2,14 +2,11 @@
 
 import datetime
 import re
-from dataclasses import dataclass
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from accounts.models import User
-from clinics.models import Facility
 from core.actors import actor_for_user
 from core.exceptions import PermissionDeniedError
 from core.models import AuditEvent
@@ -28,15 +25,12 @@ from tests.factories import (
     make_consultation,
     make_doctor,
     make_evidence,
-    make_facility,
     make_patient,
-    make_patient_user,
-    make_staff,
-    make_terminal,
     make_user,
     resident_id,
     terminal_client,
 )
+from tests.patients.cast import Cast, make_cast
 
 pytestmark = pytest.mark.django_db
 
@@ -62,41 +56,9 @@ def evidence_url(patient: Patient, evidence: PriorDiagnosisEvidence | None = Non
     return base if evidence is None else f"{base}{evidence.public_id}/"
 
 
-@dataclass
-class Cast:
-    facility: Facility
-    staff: User
-    other_staff: User
-    doctor: User
-    other_doctor: User
-    operations: User
-    patient: Patient
-    patient_user: User
-    other_patient_user: User
-    terminal_credential: str
-
-
 @pytest.fixture
 def cast() -> Cast:
-    facility = make_facility()
-    staff = make_staff(facility=facility)
-    patient = make_patient(staff, name="陈志强", id_number=resident_id(birth="19620815"))
-    doctor = make_doctor()
-    make_consultation(patient=patient, doctor_user=doctor, facility=facility)
-    other_staff = make_staff(facility=make_facility())
-    other_patient = make_patient(other_staff, id_number=resident_id(birth="19700101"))
-    return Cast(
-        facility=facility,
-        staff=staff,
-        other_staff=other_staff,
-        doctor=doctor,
-        other_doctor=make_doctor(),
-        operations=make_user(),
-        patient=patient,
-        patient_user=make_patient_user(patient),
-        other_patient_user=make_patient_user(other_patient),
-        terminal_credential=make_terminal(facility).credential,
-    )
+    return make_cast(name="陈志强", birth="19620815")
 
 
 def upload(name="陈志强_诊断证明.pdf", content=PDF_BYTES, content_type="application/pdf", **fields):
