@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Case, Value, When
 from django.utils import timezone
 
@@ -14,7 +14,7 @@ from accounts.models import Role
 from clinics.authentication import credential_digest
 from clinics.models import Facility, Terminal, TerminalStatus
 from core.actors import Actor
-from core.exceptions import DomainError, PermissionDeniedError
+from core.exceptions import ConflictError, DomainError, PermissionDeniedError
 
 FACILITY_EDITABLE_FIELDS = {
     "name",
@@ -45,17 +45,17 @@ def facility_create(*, actor: Actor, code: str, **fields: Any) -> Facility:
     unknown = set(fields) - FACILITY_EDITABLE_FIELDS
     if unknown:
         raise DomainError(f"Unknown facility fields: {sorted(unknown)}", code="invalid_fields")
-    with transaction.atomic(durable=True):
-        if Facility.objects.filter(code=code).exists():
-            raise DomainError(
-                "A facility with this code exists.",
-                code="facility_code_taken",
-                fields={"code": ["Already in use."]},
-                status_code=409,
-            )
-        facility = Facility(code=code, **fields)
-        facility.full_clean()
-        facility.save()
+    facility = Facility(code=code, **fields)
+    facility.full_clean(validate_unique=False)  # the unique index decides, race-free
+    try:
+        with transaction.atomic(durable=True):
+            facility.save()
+    except IntegrityError as error:
+        raise ConflictError(
+            "A facility with this code exists.",
+            code="facility_code_taken",
+            fields={"code": ["Already in use."]},
+        ) from error
     return facility
 
 
@@ -82,20 +82,20 @@ def terminal_register(*, actor: Actor, facility: Facility, serial: str) -> Issue
     _require_operations(actor)
     secret = _new_secret()
     now = timezone.now()
-    with transaction.atomic(durable=True):
-        if Terminal.objects.filter(serial=serial).exists():
-            raise DomainError(
-                "A terminal with this serial exists.",
-                code="terminal_serial_taken",
-                fields={"serial": ["Already registered."]},
-                status_code=409,
+    try:
+        with transaction.atomic(durable=True):
+            terminal = Terminal.objects.create(
+                serial=serial,
+                facility=facility,
+                credential_hash=credential_digest(secret),
+                credential_issued_at=now,
             )
-        terminal = Terminal.objects.create(
-            serial=serial,
-            facility=facility,
-            credential_hash=credential_digest(secret),
-            credential_issued_at=now,
-        )
+    except IntegrityError as error:  # the unique index on serial, race-free
+        raise ConflictError(
+            "A terminal with this serial exists.",
+            code="terminal_serial_taken",
+            fields={"serial": ["Already registered."]},
+        ) from error
     return IssuedCredential(terminal=terminal, credential=f"{serial}:{secret}")
 
 

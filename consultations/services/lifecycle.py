@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Role
+from accounts.models import DoctorProfile, Role
 from clinics.models import StaffMembership, Terminal
 from consultations.models import (
     TRANSITIONS,
@@ -186,9 +186,13 @@ def consultation_start(
     A walk-in token is taken by the first doctor of its department who starts it.
     """
     now = now or timezone.now()
-    if not actor.has_role(Role.DOCTOR) or actor.user is None:
+    doctor_profile = (
+        DoctorProfile.objects.filter(user=actor.user).first()
+        if actor.has_role(Role.DOCTOR) and actor.user is not None
+        else None
+    )
+    if doctor_profile is None:  # not a doctor, or a doctor account without a profile yet
         raise PermissionDeniedError("Only doctors start consultations.", code="not_treating_doctor")
-    doctor_profile = actor.user.doctor_profile
 
     def check(locked: Consultation) -> dict[str, Any]:
         changes: dict[str, Any] = {"started_at": now}

@@ -205,3 +205,14 @@ def test_no_show_task_runs_the_sweep(settings):
     assert consultations_mark_no_show.apply().get() == 1
     assert overdue.refresh().status == "no_show"
     assert upcoming.refresh().status == "booked"
+
+
+def test_a_doctor_account_without_a_profile_cannot_start():
+    visit = make_visit("checked_in")
+    profileless = make_user(role="doctor")
+    with pytest.raises(DomainError) as refused:
+        lifecycle.consultation_start(
+            actor=actor_for_user(profileless), consultation=visit.consultation
+        )
+    assert (refused.value.code, refused.value.status_code) == ("not_treating_doctor", 403)
+    assert visit.refresh().status == "checked_in"
