@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "channels",
     "core",
     "accounts",
     "clinics",
@@ -44,6 +45,13 @@ INSTALLED_APPS = [
     "patients",
     "consultations",
     "notifications",
+    "signing",
+    "prescriptions",
+    "payments",
+    "pharmacy",
+    "video",
+    # Local stand-ins for WeChat Pay, Alipay and the courier; production settings drop it.
+    "provider_emulators",
 ]
 
 MIDDLEWARE = [

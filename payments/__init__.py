@@ -1,0 +1,1 @@
+"""Payment orders, provider gateways and the payment ledger."""

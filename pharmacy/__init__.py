@@ -1,0 +1,1 @@
+"""Facility stock, pickup and home delivery."""

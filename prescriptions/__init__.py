@@ -1,0 +1,1 @@
+"""E-prescriptions, formulary and pharmacist review."""

@@ -1,0 +1,1 @@
+"""Local emulators of WeChat Pay, Alipay and the courier."""

@@ -1,0 +1,1 @@
+"""Platform CA, signing credentials and signature verification."""

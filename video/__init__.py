@@ -1,0 +1,1 @@
+"""WebRTC video consultations and in-call chat."""
