@@ -238,6 +238,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Domain ------------------------------------------------------------------------------------
+# The address patients and the public reach the platform at: links in messages, the QR code on a
+# prescription, provider callback URLs.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # Fernet keys that encrypt identity-document numbers at rest; the first encrypts, all decrypt.
 PATIENT_DATA_KEYS = env.list("PATIENT_DATA_KEYS", default=[_DEV_PATIENT_DATA_KEY])
 # HMAC keys for the searchable hash of identity-document numbers; the first is current.
