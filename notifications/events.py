@@ -77,6 +77,31 @@ def _consultation_context(objects: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _prescription_context(objects: dict[str, Any]) -> dict[str, Any]:
+    from prescriptions.models import Prescription, RejectionReason
+
+    prescription = (
+        Prescription.objects.select_related(
+            "patient", "doctor__user", "pharmacist__user", "diagnosis"
+        )
+        .prefetch_related("items__drug")
+        .get(pk=objects["prescription"])
+    )
+    reasons = [RejectionReason(code).label for code in prescription.rejection_reasons]
+    return {
+        "prescription_number": f"{prescription.number}-{prescription.version}",
+        "patient_name": masked_name(prescription.patient.name),
+        "doctor_name": prescription.doctor.user.full_name,
+        "pharmacist_name": prescription.pharmacist.user.full_name
+        if prescription.pharmacist
+        else "",
+        "diagnosis": prescription.diagnosis.name_zh,
+        "drugs": [item.drug.name_zh for item in prescription.items.all()],
+        "reason": "；".join([*reasons, prescription.rejection_comment]),
+        "hospital_name": settings.NOTIFICATION_HOSPITAL_NAME,
+    }
+
+
 def _consultation_still_booked(objects: dict[str, Any]) -> bool:
     from consultations.models import Consultation, ConsultationStatus
 
@@ -166,9 +191,24 @@ EVENTS: dict[str, EventType] = dict(
             "The doctor ended the consultation and referred the patient to in-person care",
             build_context=_consultation_context,
         ),
-        _event("prescription_to_review", PHARMACIST, "A signed prescription awaits review"),
-        _event("prescription_approved", DOCTOR, "The pharmacist approved the prescription"),
-        _event("prescription_rejected", DOCTOR, "The pharmacist rejected the prescription"),
+        _event(
+            "prescription_to_review",
+            PHARMACIST,
+            "A signed prescription awaits review",
+            build_context=_prescription_context,
+        ),
+        _event(
+            "prescription_approved",
+            DOCTOR,
+            "The pharmacist approved the prescription",
+            build_context=_prescription_context,
+        ),
+        _event(
+            "prescription_rejected",
+            DOCTOR,
+            "The pharmacist rejected the prescription",
+            build_context=_prescription_context,
+        ),
         _event("payment_link", PATIENT, "The approved prescription can be paid"),
         _event("payment_received", PATIENT, "The payment was confirmed"),
         _event("ready_for_pickup", PATIENT, "The medicine is ready at the facility"),
