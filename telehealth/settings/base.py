@@ -20,6 +20,7 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 _DEV_SECRET_KEY = "django-insecure-development-only-key-never-use-in-production-0123456789"  # noqa: S105
 _DEV_PATIENT_DATA_KEY = "1xVq9WonbItsmH_BNKGgBhVe0-VaxG6cPaAEBKN7Uso="
 _DEV_PATIENT_LOOKUP_KEY = "KsHh6JCdCzWOLj_xTEsUq11YibJgkgQiEjgupiuyXtM"
+_DEV_SIGNING_CA_KEY_SECRET = "development-only-signing-ca-key-secret-never-in-production"  # noqa: S105
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=_DEV_SECRET_KEY)
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
@@ -146,6 +147,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "notifications-consultation-reminders": {
         "task": "notifications.consultation_reminders",
+        "schedule": 60.0 * 5,
+    },
+    "prescriptions-expire": {
+        "task": "prescriptions.expire",
         "schedule": 60.0 * 5,
     },
 }
@@ -290,6 +295,33 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noreply@telehealth.l
 LOGIN_CODE_TTL_SECONDS = env.int("LOGIN_CODE_TTL_SECONDS", default=300)
 LOGIN_CODE_MAX_ATTEMPTS = env.int("LOGIN_CODE_MAX_ATTEMPTS", default=5)
 LOGIN_CODE_MAX_PER_HOUR = env.int("LOGIN_CODE_MAX_PER_HOUR", default=5)
+
+# --- Signatures --------------------------------------------------------------------------------
+# The algorithm new signing credentials use: "sm2-sm3" (SM2 with SM3) or "ecdsa-p256-sha256".
+SIGNING_DEFAULT_ALGORITHM = env.str("SIGNING_DEFAULT_ALGORITHM", default="sm2-sm3")
+if SIGNING_DEFAULT_ALGORITHM not in ("sm2-sm3", "ecdsa-p256-sha256"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        f"SIGNING_DEFAULT_ALGORITHM={SIGNING_DEFAULT_ALGORITHM!r}: use sm2-sm3 or ecdsa-p256-sha256"
+    )
+# Seals the platform CA private keys (AES-256-GCM under an HKDF of it). Production requires it.
+SIGNING_CA_KEY_SECRET = env.str("SIGNING_CA_KEY_SECRET", default=_DEV_SIGNING_CA_KEY_SECRET)
+SIGNING_CA_ORGANIZATION = env.str(
+    "SIGNING_CA_ORGANIZATION", default="Guangdong Second People's Hospital"
+)
+SIGNING_CA_COMMON_NAME = env.str(
+    "SIGNING_CA_COMMON_NAME",
+    default="Guangdong Second People's Hospital Online Hospital Signing CA",
+)
+# Wrong signing PINs in a row before the credential locks, and for how long.
+SIGNING_PIN_MAX_ATTEMPTS = env.int("SIGNING_PIN_MAX_ATTEMPTS", default=5)
+SIGNING_PIN_LOCK_MINUTES = env.int("SIGNING_PIN_LOCK_MINUTES", default=15)
+# scrypt cost of the key that seals a signer's private key, paid on every signature. Stored with
+# each sealed key, so a change applies to credentials issued afterwards.
+SIGNING_PIN_SCRYPT_N = env.int("SIGNING_PIN_SCRYPT_N", default=2**15)
+SIGNING_PIN_SCRYPT_R = env.int("SIGNING_PIN_SCRYPT_R", default=8)
+SIGNING_PIN_SCRYPT_P = env.int("SIGNING_PIN_SCRYPT_P", default=1)
 
 LOGGING = {
     "version": 1,
