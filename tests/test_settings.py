@@ -22,7 +22,8 @@ def _production_env(**variables: str | None) -> dict[str, str]:
     overrides: dict[str, str | None] = {
         name: None
         for name in service_env()
-        if name.startswith(("DJANGO_", "PATIENT_")) or name in ("DATABASE_URL", "REDIS_URL")
+        if name.startswith(("DJANGO_", "PATIENT_", "SIGNING_"))
+        or name in ("DATABASE_URL", "REDIS_URL")
     }
     overrides |= {"DJANGO_SETTINGS_MODULE": PRODUCTION, **variables}
     return service_env(**overrides)
@@ -33,6 +34,7 @@ def _complete_variables() -> dict[str, str]:
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(60)[:60],
         "PATIENT_DATA_KEYS": Fernet.generate_key().decode(),
         "PATIENT_LOOKUP_KEYS": secrets.token_urlsafe(32),
+        "SIGNING_CA_KEY_SECRET": secrets.token_urlsafe(32),
         "DJANGO_ALLOWED_HOSTS": "example.org",
         "DATABASE_URL": "postgres://telehealth@db.internal:5432/telehealth",
         "REDIS_URL": "redis://cache.internal:6379/0",
@@ -63,6 +65,7 @@ def test_complete_variables_start_production() -> None:
         "DJANGO_SECRET_KEY",
         "PATIENT_DATA_KEYS",
         "PATIENT_LOOKUP_KEYS",
+        "SIGNING_CA_KEY_SECRET",
         "DJANGO_ALLOWED_HOSTS",
         "DATABASE_URL",
         "REDIS_URL",

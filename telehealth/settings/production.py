@@ -1,8 +1,9 @@
 """Production settings: everything from base, secrets required, HTTPS enforced.
 
 Importing this module without DJANGO_SECRET_KEY, PATIENT_DATA_KEYS, PATIENT_LOOKUP_KEYS,
-DJANGO_ALLOWED_HOSTS, DATABASE_URL or REDIS_URL set raises ImproperlyConfigured, so a
-misconfigured deployment never starts (and never falls back to SQLite or in-process tasks).
+SIGNING_CA_KEY_SECRET, DJANGO_ALLOWED_HOSTS, DATABASE_URL or REDIS_URL set raises
+ImproperlyConfigured, so a misconfigured deployment never starts (and never falls back to
+SQLite or in-process tasks).
 """
 
 from telehealth.settings.base import *  # noqa: F403
@@ -17,6 +18,12 @@ if not (SECRET_KEY and PATIENT_DATA_KEYS and PATIENT_LOOKUP_KEYS):
     raise ImproperlyConfigured(
         "DJANGO_SECRET_KEY, PATIENT_DATA_KEYS and PATIENT_LOOKUP_KEYS must be set"
     )
+# Seals the platform CA private keys: the development default must never be used here.
+SIGNING_CA_KEY_SECRET = env.str("SIGNING_CA_KEY_SECRET")
+if len(SIGNING_CA_KEY_SECRET) < 32:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("SIGNING_CA_KEY_SECRET must be set (at least 32 characters)")
 
 DEBUG = False
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
