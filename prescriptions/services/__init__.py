@@ -1,0 +1,1 @@
+"""Writes for prescriptions: the formulary, prescribing, signing, review and the lifecycle."""
