@@ -288,7 +288,8 @@ def _issue_with_asn1crypto(
             "extensions": extensions,
         }
     )
-    signature = algorithm.sign(issuer_private_key, tbs.dump())
+    issuer_public_key = request.public_key if issuer is None else issuer.public_key
+    signature = algorithm.sign(issuer_private_key, tbs.dump(), public_key=issuer_public_key)
     certificate = x509.Certificate(
         {
             "tbs_certificate": tbs,

@@ -31,6 +31,7 @@ from clinics.models import (
 )
 from consultations.models import Slot, Weekday, WeeklyAvailability
 from consultations.services.schedules import slots_generate
+from core.actors import SYSTEM_ACTOR
 from core.demo import data
 from patients.identity import (
     ParsedIdentity,
@@ -47,6 +48,9 @@ from patients.models import (
     VerificationMethod,
 )
 from patients.services import patient_identity_columns
+from signing.models import CredentialStatus, SigningCredential
+from signing.pki import pki_init
+from signing.services import credential_issue_many
 
 BATCH_SIZE = 1000
 LOOKUP_CHUNK = 500  # keys per IN (...) query, well under every backend's parameter limit
@@ -110,6 +114,7 @@ def seed_demo(*, facilities: int, patients: int, seed: int, progress: Progress) 
         _seed_patients(
             _rng(seed, "patients"), patients, sites[:PATIENT_FACILITIES], today, progress
         )
+    _seed_signing(progress)
     # After the seeding transaction: generation runs a short transaction per doctor.
     generated = slots_generate(today=today)
     progress(f"  slots: {generated.created} added for the next {settings.SLOT_HORIZON_DAYS} days")
@@ -139,6 +144,9 @@ def _counts() -> dict[str, int]:
         "identity verifications": IdentityVerification.objects.count(),
         "weekly availability": WeeklyAvailability.objects.count(),
         "slots": Slot.objects.count(),
+        "signing credentials": SigningCredential.objects.filter(
+            status=CredentialStatus.ACTIVE
+        ).count(),
     }
 
 
@@ -332,6 +340,29 @@ def _seed_operations(password: str, progress: Progress) -> None:
         },
     )
     progress(f"  operations user: {'added' if created else 'present'}")
+
+
+def _seed_signing(progress: Progress) -> None:
+    """The platform CA roots, and a signing credential under the printed demo PIN for every demo
+    doctor and pharmacist without one. Runs after the seeding transaction: issuing is a service
+    with its own; one scrypt derivation covers every new credential (they share the PIN)."""
+    created = sum(result.created for result in pki_init())
+    progress(f"  platform CA: {created} added" if created else "  platform CA: present")
+    usernames = [f"doctor{index:02d}" for index in range(1, data.DOCTOR_COUNT + 1)] + [
+        f"pharmacist{index:02d}" for index in range(1, data.PHARMACIST_COUNT + 1)
+    ]
+    holders = SigningCredential.objects.filter(status=CredentialStatus.ACTIVE)
+    missing = list(
+        User.objects.filter(username__in=usernames, is_active=True)
+        .exclude(pk__in=holders.values("user_id"))
+        .order_by("username")
+    )
+    issued = credential_issue_many(users=missing, pin=data.DEMO_SIGNING_PIN, actor=SYSTEM_ACTOR)
+    if issued:
+        progress(f"  signing credentials: {len(issued)} added")
+    else:
+        progress(f"  signing credentials: all {len(usernames)} present")
+    progress(f"  signing PIN of every demo doctor and pharmacist: {data.DEMO_SIGNING_PIN}")
 
 
 def _facility_fields(rng: random.Random, city: data.City, district: str) -> dict[str, str]:

@@ -12,6 +12,7 @@ from clinics.models import FacilityType
 
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 - printed for newcomers; demo data only
 DEMO_TERMINAL_SECRET = "demo-terminal-secret"  # noqa: S105 - the one printed terminal credential
+DEMO_SIGNING_PIN = "246810"  # printed by seed_demo; every demo signer's PIN
 DEFAULT_SEED = 2026
 
 PROVINCE = "广东省"

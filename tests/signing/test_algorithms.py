@@ -51,6 +51,10 @@ def test_sign_verify_and_key_serialisation(name: str):
     # DER only: the same integers with a trailing byte are refused.
     assert algorithm.verify(public_key, b"payload", signature + b"\x00") is False
     assert algorithm.public_key_from_der(algorithm.public_key_to_der(public_key)) == public_key
+    # Given the key's own public point, the signature is the same kind of signature.
+    assert algorithm.verify(
+        public_key, b"payload", algorithm.sign(private_key, b"payload", public_key=public_key)
+    )
     # Signatures are randomised: two signatures of one payload differ and both verify.
     again = algorithm.sign(private_key, b"payload")
     assert again != signature
@@ -74,6 +78,19 @@ def test_the_der_of_one_curve_is_refused_by_the_other():
 
     with pytest.raises(InvalidKeyError):
         sm2.public_key_from_der(der)
+
+
+def test_sm3_gives_the_standard_digest_either_way():
+    from gmssl import sm3
+
+    from signing.algorithms import sm3_digest
+
+    # GB/T 32905-2016, example 1.
+    expected = "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+    assert sm3_digest(b"abc").hex() == expected
+    assert sm3.sm3_hash(list(b"abc")) == expected
+    long = bytes(range(256)) * 9
+    assert sm3_digest(long).hex() == sm3.sm3_hash(list(long))
 
 
 def test_sm2_refuses_out_of_range_signature_integers():
