@@ -102,6 +102,44 @@ def _prescription_context(objects: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _yuan(fen: int) -> str:
+    return f"{fen // 100}.{fen % 100:02d}"
+
+
+def _order_context(objects: dict[str, Any]) -> dict[str, Any]:
+    from payments.models import PaymentOrder
+    from payments.selectors import order_payment_url
+
+    order = PaymentOrder.objects.select_related("patient", "prescription").get(pk=objects["order"])
+    prescription = order.prescription
+    return {
+        "patient_name": masked_name(order.patient.name),
+        "order_number": order.number,
+        "prescription_number": (
+            f"{prescription.number}-{prescription.version}" if prescription else order.number
+        ),
+        "amount_yuan": _yuan(order.payable_fen),
+        "paid_yuan": _yuan(order.paid_fen),
+        "refunded_yuan": _yuan(order.refunded_fen),
+        "refund_pending_yuan": _yuan(order.refund_pending_fen),
+        "attention_reason": order.get_attention_reason_display(),
+        "payment_url": order_payment_url(order),
+        "hospital_name": settings.NOTIFICATION_HOSPITAL_NAME,
+    }
+
+
+def _refund_context(objects: dict[str, Any]) -> dict[str, Any]:
+    from payments.models import Refund
+
+    refund = Refund.objects.select_related("order__patient").get(pk=objects["refund"])
+    return {
+        "patient_name": masked_name(refund.order.patient.name),
+        "order_number": refund.order.number,
+        "refund_yuan": _yuan(refund.amount_fen),
+        "hospital_name": settings.NOTIFICATION_HOSPITAL_NAME,
+    }
+
+
 def _consultation_still_booked(objects: dict[str, Any]) -> bool:
     from consultations.models import Consultation, ConsultationStatus
 
@@ -209,15 +247,32 @@ EVENTS: dict[str, EventType] = dict(
             "The pharmacist rejected the prescription",
             build_context=_prescription_context,
         ),
-        _event("payment_link", PATIENT, "The approved prescription can be paid"),
-        _event("payment_received", PATIENT, "The payment was confirmed"),
+        _event(
+            "payment_link",
+            PATIENT,
+            "The approved prescription can be paid",
+            build_context=_order_context,
+        ),
+        _event(
+            "payment_received",
+            PATIENT,
+            "The payment was confirmed",
+            build_context=_order_context,
+        ),
         _event("ready_for_pickup", PATIENT, "The medicine is ready at the facility"),
         _event("pickup_reminder", PATIENT, "The medicine has not been picked up", deferrable=True),
         _event("dispatched", PATIENT, "The parcel was handed to the courier"),
         _event("out_for_delivery", PATIENT, "The courier is delivering the parcel today"),
         _event("delivered", PATIENT, "The parcel was delivered"),
         _event("delivery_failed", PATIENT, "The courier could not deliver the parcel"),
-        _event("refund_issued", PATIENT, "A refund was issued"),
+        _event("refund_issued", PATIENT, "A refund was issued", build_context=_refund_context),
+        _event(
+            "payment_attention",
+            OPERATIONS,
+            "Money on an order needs a person: a late or second payment, a failed refund",
+            channels=frozenset({"in_app"}),
+            build_context=_order_context,
+        ),
         _event(
             "notification_dead",
             OPERATIONS,

@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("terminology.api.urls")),
     path("", include("consultations.api.urls")),
     path("", include("notifications.api.urls")),
+    path("", include("payments.api.urls")),
 ]
 
 urlpatterns = [

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -295,6 +296,46 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noreply@telehealth.l
 LOGIN_CODE_TTL_SECONDS = env.int("LOGIN_CODE_TTL_SECONDS", default=300)
 LOGIN_CODE_MAX_ATTEMPTS = env.int("LOGIN_CODE_MAX_ATTEMPTS", default=5)
 LOGIN_CODE_MAX_PER_HOUR = env.int("LOGIN_CODE_MAX_PER_HOUR", default=5)
+
+# --- Payments ----------------------------------------------------------------------------------
+# An unpaid order closes this long after it was created (at the provider too), and never later
+# than its prescription's validity; the payment link says "today".
+PAYMENT_ORDER_TIMEOUT_MINUTES = env.int("PAYMENT_ORDER_TIMEOUT_MINUTES", default=24 * 60)
+# Home delivery fee in fen (cold-chain medicine is pickup only).
+PAYMENT_DELIVERY_FEE_FEN = env.int("PAYMENT_DELIVERY_FEE_FEN", default=1000)
+# A provider order with no callback this long after it was issued is queried, then again at most
+# every PAYMENT_QUERY_INTERVAL_SECONDS; the same for refunds still processing.
+PAYMENT_QUERY_AFTER_SECONDS = env.int("PAYMENT_QUERY_AFTER_SECONDS", default=60)
+PAYMENT_QUERY_INTERVAL_SECONDS = env.int("PAYMENT_QUERY_INTERVAL_SECONDS", default=60)
+# Celery queue of the payment tasks (refund submission, provider closes).
+PAYMENTS_QUEUE = env.str("PAYMENTS_QUEUE", default="default")
+# An Idempotency-Key whose first request has not finished after this long may be taken over.
+IDEMPOTENCY_ABANDONED_AFTER_SECONDS = env.int("IDEMPOTENCY_ABANDONED_AFTER_SECONDS", default=300)
+# Medical insurance (follow-up visits with an e-voucher): the fund pays this share of the
+# consultation fee and drugs; the personal account pays this share of the rest, up to its
+# balance; the patient pays the remainder through WeChat Pay or Alipay.
+INSURANCE_FUND_RATE = env.str("INSURANCE_FUND_RATE", default="0.60")
+INSURANCE_PERSONAL_ACCOUNT_RATE = env.str("INSURANCE_PERSONAL_ACCOUNT_RATE", default="0.50")
+# Daily reconciliation of yesterday's provider statements (Asia/Shanghai; bills are ready by 10).
+PAYMENT_RECONCILE_AT = env.str("PAYMENT_RECONCILE_AT", default="10:30")
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "payments-orders-close-expired": {
+            "task": "payments.orders_close_expired",
+            "schedule": 60.0,
+        },
+        "payments-query-unconfirmed": {
+            "task": "payments.query_unconfirmed",
+            "schedule": env.float("PAYMENT_QUERY_SWEEP_INTERVAL_SECONDS", default=60.0),
+        },
+        "payments-reconcile-daily": {
+            "task": "payments.reconcile_daily",
+            "schedule": crontab(
+                hour=PAYMENT_RECONCILE_AT.split(":")[0], minute=PAYMENT_RECONCILE_AT.split(":")[1]
+            ),
+        },
+    }
+)
 
 # --- Signatures --------------------------------------------------------------------------------
 # The algorithm new signing credentials use: "sm2-sm3" (SM2 with SM3) or "ecdsa-p256-sha256".
