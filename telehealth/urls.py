@@ -1,3 +1,4 @@
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -26,6 +27,10 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
+
+# The payment providers' emulators: development and tests only (production does not install them).
+if apps.is_installed("provider_emulators"):
+    urlpatterns.append(path("emulators/", include("provider_emulators.urls")))
 
 handler404 = "core.api.errors.not_found"
 handler500 = "core.api.errors.server_error"

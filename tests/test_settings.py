@@ -22,11 +22,27 @@ def _production_env(**variables: str | None) -> dict[str, str]:
     overrides: dict[str, str | None] = {
         name: None
         for name in service_env()
-        if name.startswith(("DJANGO_", "PATIENT_", "SIGNING_"))
+        if name.startswith(("DJANGO_", "PATIENT_", "SIGNING_", "WECHATPAY_", "ALIPAY_"))
         or name in ("DATABASE_URL", "REDIS_URL")
     }
     overrides |= {"DJANGO_SETTINGS_MODULE": PRODUCTION, **variables}
     return service_env(**overrides)
+
+
+# The real payment providers' merchant settings (production never falls back to the emulators).
+PAYMENT_VARIABLES = {
+    "WECHATPAY_MCHID": "1900000109",
+    "WECHATPAY_APPID": "wx8888888888888888",
+    "WECHATPAY_MERCHANT_PRIVATE_KEY_PATH": "/run/secrets/wechatpay/apiclient_key.pem",
+    "WECHATPAY_MERCHANT_SERIAL_NO": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
+    "WECHATPAY_APIV3_KEY": "0123456789abcdef0123456789abcdef",
+    "WECHATPAY_PUBLIC_KEY_PATH": "/run/secrets/wechatpay/pub_key.pem",
+    "WECHATPAY_PUBLIC_KEY_ID": "PUB_KEY_ID_0114232134912410000000000000",
+    "ALIPAY_APPID": "2021000000000001",
+    "ALIPAY_SELLER_ID": "2088000000000001",
+    "ALIPAY_APP_PRIVATE_KEY_PATH": "/run/secrets/alipay/app_private_key.pem",
+    "ALIPAY_PUBLIC_KEY_PATH": "/run/secrets/alipay/alipay_public_key.pem",
+}
 
 
 def _complete_variables() -> dict[str, str]:
@@ -38,6 +54,7 @@ def _complete_variables() -> dict[str, str]:
         "DJANGO_ALLOWED_HOSTS": "example.org",
         "DATABASE_URL": "postgres://telehealth@db.internal:5432/telehealth",
         "REDIS_URL": "redis://cache.internal:6379/0",
+        **PAYMENT_VARIABLES,
     }
 
 

@@ -29,6 +29,11 @@ class GatewayRejected(Exception):
         self.provider_code = provider_code
 
 
+# `GatewayRejected.provider_code` when the provider does not know the refund asked about (both
+# gateways use it, whatever the provider's own way of saying so).
+REFUND_NOT_FOUND = "REFUND_NOT_FOUND"
+
+
 class NotificationRejected(Exception):
     """An inbound callback failed verification; `code` is stored with the rejected event."""
 

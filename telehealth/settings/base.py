@@ -364,6 +364,64 @@ SIGNING_PIN_SCRYPT_N = env.int("SIGNING_PIN_SCRYPT_N", default=2**15)
 SIGNING_PIN_SCRYPT_R = env.int("SIGNING_PIN_SCRYPT_R", default=8)
 SIGNING_PIN_SCRYPT_P = env.int("SIGNING_PIN_SCRYPT_P", default=1)
 
+# --- Payment providers -------------------------------------------------------------------------
+# Key files (the merchant's keys and the emulated providers' keys), outside the repository.
+# `manage.py init_payment_keys` creates what is missing; with PAYMENT_KEYS_AUTOCREATE the first
+# use does too, so development and tests work from a fresh clone.
+PAYMENT_KEYS_DIR = env.path("PAYMENT_KEYS_DIR", default=BASE_DIR / "var" / "payment-keys")
+PAYMENT_KEYS_AUTOCREATE = env.bool("PAYMENT_KEYS_AUTOCREATE", default=True)
+# This server's own URL for the emulators: the default base of both providers' URLs below.
+PAYMENT_EMULATOR_BASE_URL = env.str(
+    "PAYMENT_EMULATOR_BASE_URL", default="http://127.0.0.1:8000/emulators"
+).rstrip("/")
+PAYMENT_MERCHANT_NAME = env.str("PAYMENT_MERCHANT_NAME", default="广东省第二人民医院")
+PAYMENT_GATEWAY_TIMEOUT_SECONDS = env.float("PAYMENT_GATEWAY_TIMEOUT_SECONDS", default=10.0)
+# Callbacks signed longer ago than this (or this far in the future) are refused.
+PAYMENT_NOTIFICATION_MAX_AGE_SECONDS = env.int("PAYMENT_NOTIFICATION_MAX_AGE_SECONDS", default=300)
+# WeChat Pay API v3 (public-key mode). Empty key settings: the files under PAYMENT_KEYS_DIR.
+WECHATPAY_API_BASE_URL = env.str(
+    "WECHATPAY_API_BASE_URL", default=f"{PAYMENT_EMULATOR_BASE_URL}/wechatpay"
+)
+WECHATPAY_MCHID = env.str("WECHATPAY_MCHID", default="1900000109")
+WECHATPAY_APPID = env.str("WECHATPAY_APPID", default="wx8888888888888888")
+WECHATPAY_MERCHANT_PRIVATE_KEY_PATH = env.str("WECHATPAY_MERCHANT_PRIVATE_KEY_PATH", default="")
+WECHATPAY_MERCHANT_SERIAL_NO = env.str("WECHATPAY_MERCHANT_SERIAL_NO", default="")
+WECHATPAY_APIV3_KEY = env.str("WECHATPAY_APIV3_KEY", default="")
+WECHATPAY_PUBLIC_KEY_PATH = env.str("WECHATPAY_PUBLIC_KEY_PATH", default="")
+WECHATPAY_PUBLIC_KEY_ID = env.str("WECHATPAY_PUBLIC_KEY_ID", default="")
+# Alipay (RSA2). Empty key settings: the files under PAYMENT_KEYS_DIR.
+ALIPAY_GATEWAY_URL = env.str(
+    "ALIPAY_GATEWAY_URL", default=f"{PAYMENT_EMULATOR_BASE_URL}/alipay/gateway.do"
+)
+ALIPAY_APPID = env.str("ALIPAY_APPID", default="2021000000000001")
+ALIPAY_SELLER_ID = env.str("ALIPAY_SELLER_ID", default="2088000000000001")
+ALIPAY_APP_PRIVATE_KEY_PATH = env.str("ALIPAY_APP_PRIVATE_KEY_PATH", default="")
+ALIPAY_PUBLIC_KEY_PATH = env.str("ALIPAY_PUBLIC_KEY_PATH", default="")
+# The emulators' callbacks: the providers' retry schedules (seconds between attempts),
+# multiplied by PAYMENT_EMULATOR_RETRY_FACTOR (tests compress them); the share of WeChat Pay
+# notifications preceded by a signature probe; how long a merchant may take to answer.
+PAYMENT_EMULATOR_WECHATPAY_RETRY_SCHEDULE = env.list(
+    "PAYMENT_EMULATOR_WECHATPAY_RETRY_SCHEDULE",
+    cast=float,
+    default=[15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600],
+)
+PAYMENT_EMULATOR_ALIPAY_RETRY_SCHEDULE = env.list(
+    "PAYMENT_EMULATOR_ALIPAY_RETRY_SCHEDULE",
+    cast=float,
+    default=[240, 600, 600, 3600, 7200, 21600, 54000],
+)
+PAYMENT_EMULATOR_RETRY_FACTOR = env.float("PAYMENT_EMULATOR_RETRY_FACTOR", default=1.0)
+PAYMENT_EMULATOR_SIGNATURE_PROBE_RATE = env.float(
+    "PAYMENT_EMULATOR_SIGNATURE_PROBE_RATE", default=0.0
+)
+PAYMENT_EMULATOR_CALLBACK_TIMEOUT_SECONDS = env.float(
+    "PAYMENT_EMULATOR_CALLBACK_TIMEOUT_SECONDS", default=5.0
+)
+CELERY_BEAT_SCHEDULE["payment-emulator-callbacks-sweep"] = {
+    "task": "provider_emulators.callbacks_sweep",
+    "schedule": env.float("PAYMENT_EMULATOR_SWEEP_INTERVAL_SECONDS", default=10.0),
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

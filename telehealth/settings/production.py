@@ -58,6 +58,52 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
 }
 
+# Payment providers: the real ones. The emulators and their callback sweep are not installed,
+# keys are never generated here, and every merchant setting must be given.
+INSTALLED_APPS = [
+    app
+    for app in INSTALLED_APPS  # noqa: F405
+    if app != "provider_emulators"
+]
+CELERY_BEAT_SCHEDULE = {
+    name: entry
+    for name, entry in CELERY_BEAT_SCHEDULE.items()  # noqa: F405
+    if not name.startswith("payment-emulator-")
+}
+PAYMENT_KEYS_AUTOCREATE = False
+WECHATPAY_API_BASE_URL = env.str("WECHATPAY_API_BASE_URL", default="https://api.mch.weixin.qq.com")
+ALIPAY_GATEWAY_URL = env.str("ALIPAY_GATEWAY_URL", default="https://openapi.alipay.com/gateway.do")
+_PAYMENT_SETTINGS = (
+    "WECHATPAY_MCHID",
+    "WECHATPAY_APPID",
+    "WECHATPAY_MERCHANT_PRIVATE_KEY_PATH",
+    "WECHATPAY_MERCHANT_SERIAL_NO",
+    "WECHATPAY_APIV3_KEY",
+    "WECHATPAY_PUBLIC_KEY_PATH",
+    "WECHATPAY_PUBLIC_KEY_ID",
+    "ALIPAY_APPID",
+    "ALIPAY_SELLER_ID",
+    "ALIPAY_APP_PRIVATE_KEY_PATH",
+    "ALIPAY_PUBLIC_KEY_PATH",
+)
+if _missing_payment_settings := [
+    name for name in _PAYMENT_SETTINGS if not env.str(name, default="")
+]:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"payment settings missing: {', '.join(_missing_payment_settings)}")
+WECHATPAY_MCHID = env.str("WECHATPAY_MCHID")
+WECHATPAY_APPID = env.str("WECHATPAY_APPID")
+WECHATPAY_MERCHANT_PRIVATE_KEY_PATH = env.str("WECHATPAY_MERCHANT_PRIVATE_KEY_PATH")
+WECHATPAY_MERCHANT_SERIAL_NO = env.str("WECHATPAY_MERCHANT_SERIAL_NO")
+WECHATPAY_APIV3_KEY = env.str("WECHATPAY_APIV3_KEY")
+WECHATPAY_PUBLIC_KEY_PATH = env.str("WECHATPAY_PUBLIC_KEY_PATH")
+WECHATPAY_PUBLIC_KEY_ID = env.str("WECHATPAY_PUBLIC_KEY_ID")
+ALIPAY_APPID = env.str("ALIPAY_APPID")
+ALIPAY_SELLER_ID = env.str("ALIPAY_SELLER_ID")
+ALIPAY_APP_PRIVATE_KEY_PATH = env.str("ALIPAY_APP_PRIVATE_KEY_PATH")
+ALIPAY_PUBLIC_KEY_PATH = env.str("ALIPAY_PUBLIC_KEY_PATH")
+
 # HTTPS is terminated at the reverse proxy, which sets X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
