@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("terminology.api.urls")),
     path("", include("consultations.api.urls")),
     path("", include("notifications.api.urls")),
+    path("", include("video.api.urls")),
     path("", include("payments.api.urls")),
 ]
 
@@ -24,6 +25,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include(api_v1)),
+    path("video/", include("video.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

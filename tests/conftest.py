@@ -1,7 +1,8 @@
 """Test set-up shared by every test.
 
-Service-backed tests carry `@pytest.mark.postgres` or `@pytest.mark.redis`. Without the service
-configured they are skipped with the reason shown; with TELEHEALTH_REQUIRE_SERVICES=1 (CI) a
+Service-backed tests carry `@pytest.mark.postgres` or `@pytest.mark.redis`, real-browser tests
+`@pytest.mark.browser` (Debian's `chromium` on PATH). Without the service configured they are
+skipped with the reason shown; with TELEHEALTH_REQUIRE_SERVICES=1 (CI) a
 missing service fails them instead, so nothing is skipped silently.
 
 `django_db(transaction=True)` tests that write audit rows belong on PostgreSQL: on SQLite the
@@ -10,6 +11,7 @@ them with TRUNCATE, which row triggers do not see).
 """
 
 import os
+import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -24,6 +26,8 @@ def _missing_service(item: pytest.Item) -> str | None:
         return "needs PostgreSQL: set DATABASE_URL=postgres://..."
     if item.get_closest_marker("redis") and not settings.REDIS_URL:
         return "needs Redis: set REDIS_URL=redis://..."
+    if item.get_closest_marker("browser") and shutil.which("chromium") is None:
+        return "needs Chromium: apt-get install --no-install-recommends chromium fonts-noto-cjk"
     return None
 
 

@@ -29,6 +29,7 @@ from core.services import audit_record
 from notifications.services import notify
 from patients.consents import patient_has_consent
 from patients.evidence import patient_has_verified_evidence
+from video.services import call_room_close, call_room_open
 
 AUDIT_OBJECT_TYPE = "consultation"
 Check = Callable[[Consultation], dict[str, Any]]
@@ -217,7 +218,7 @@ def consultation_start(
             )
         return changes
 
-    return _transition(
+    started = _transition(
         consultation=consultation,
         to_status=ConsultationStatus.IN_PROGRESS,
         actor=actor,
@@ -225,6 +226,8 @@ def consultation_start(
         now=now,
         announce=_announce_doctor_ready,
     )
+    call_room_open(consultation=started, now=now)  # committed: the video room opens
+    return started
 
 
 def consultation_complete(
@@ -242,13 +245,15 @@ def consultation_complete(
             raise ConflictError("Record the primary diagnosis first.", code="diagnosis_required")
         return {"ended_at": now}
 
-    return _transition(
+    completed = _transition(
         consultation=consultation,
         to_status=ConsultationStatus.COMPLETED,
         actor=actor,
         check=check,
         now=now,
     )
+    call_room_close(consultation=completed, actor=actor, now=now)  # sockets told, disconnected
+    return completed
 
 
 def consultation_cancel(
@@ -297,7 +302,7 @@ def consultation_terminate(
             fields={"referral_note": ["Required."]},
         )
     require_treating_doctor(actor, consultation)
-    return _transition(
+    terminated = _transition(
         consultation=consultation,
         to_status=ConsultationStatus.TERMINATED,
         actor=actor,
@@ -310,6 +315,8 @@ def consultation_terminate(
         now=now,
         announce=_announce_terminated,
     )
+    call_room_close(consultation=terminated, actor=actor, now=now)  # sockets told, disconnected
+    return terminated
 
 
 def consultations_mark_no_show(*, now: datetime.datetime | None = None) -> int:

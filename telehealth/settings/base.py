@@ -422,6 +422,27 @@ CELERY_BEAT_SCHEDULE["payment-emulator-callbacks-sweep"] = {
     "schedule": env.float("PAYMENT_EMULATOR_SWEEP_INTERVAL_SECONDS", default=10.0),
 }
 
+# --- Video -------------------------------------------------------------------------------------
+# WebRTC signaling runs over Django Channels: an in-process channel layer embedded (one web
+# process), Redis when REDIS_URL is set so every web process reaches every room.
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": "telehealth:video"},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# RTCIceServer entries as JSON, e.g. [{"urls": ["stun:turn.example.org:3478"]},
+# {"urls": ["turn:turn.example.org:3478"]}]. Empty: host candidates only (one network).
+VIDEO_ICE_SERVERS = env.json("VIDEO_ICE_SERVERS", default=[])
+# coturn's `static-auth-secret`: TURN entries without a username get short-lived credentials.
+VIDEO_TURN_SHARED_SECRET = env.str("VIDEO_TURN_SHARED_SECRET", default="")
+VIDEO_TURN_CREDENTIAL_SECONDS = env.int("VIDEO_TURN_CREDENTIAL_SECONDS", default=6 * 60 * 60)
+# A room token only opens the socket; a reconnect fetches a new one.
+VIDEO_ROOM_TOKEN_SECONDS = env.int("VIDEO_ROOM_TOKEN_SECONDS", default=120)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -41,6 +41,13 @@ CACHES = {
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL)
 CELERY_TASK_ALWAYS_EAGER = False
+# Video signaling between web processes: never the in-process layer.
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": "telehealth:video"},
+    }
+}
 # E-mail notifications go out by SMTP unless EMAIL_BACKEND says otherwise.
 MAILERS = {
     "default": {
