@@ -140,6 +140,36 @@ def _refund_context(objects: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _fulfilment_context(objects: dict[str, Any]) -> dict[str, Any]:
+    from pharmacy.models import Fulfilment
+
+    fulfilment = (
+        Fulfilment.objects.select_related("patient", "facility")
+        .prefetch_related("prescription__items__drug", "waybills")
+        .get(pk=objects["fulfilment"])
+    )
+    waybill = max(fulfilment.waybills.all(), key=lambda row: row.attempt, default=None)
+    deadline = fulfilment.pickup_code_expires_at
+    return {
+        "patient_name": masked_name(fulfilment.patient.name),
+        "facility_name": fulfilment.facility.name,
+        "pickup_deadline": local_time(deadline) if deadline else "",
+        "drugs": [item.drug.name_zh for item in fulfilment.prescription.items.all()],
+        "courier": settings.COURIER_NAME,
+        "tracking_number": waybill.waybill_number if waybill else "",
+        "reason": waybill.failure_reason if waybill else "",
+        "hospital_name": settings.NOTIFICATION_HOSPITAL_NAME,
+    }
+
+
+def _pickup_still_waiting(objects: dict[str, Any]) -> bool:
+    from pharmacy.models import Fulfilment, FulfilmentStatus
+
+    return Fulfilment.objects.filter(
+        pk=objects["fulfilment"], status=FulfilmentStatus.READY_FOR_PICKUP
+    ).exists()
+
+
 def _consultation_still_booked(objects: dict[str, Any]) -> bool:
     from consultations.models import Consultation, ConsultationStatus
 
@@ -259,12 +289,39 @@ EVENTS: dict[str, EventType] = dict(
             "The payment was confirmed",
             build_context=_order_context,
         ),
-        _event("ready_for_pickup", PATIENT, "The medicine is ready at the facility"),
-        _event("pickup_reminder", PATIENT, "The medicine has not been picked up", deferrable=True),
-        _event("dispatched", PATIENT, "The parcel was handed to the courier"),
-        _event("out_for_delivery", PATIENT, "The courier is delivering the parcel today"),
-        _event("delivered", PATIENT, "The parcel was delivered"),
-        _event("delivery_failed", PATIENT, "The courier could not deliver the parcel"),
+        _event(
+            "ready_for_pickup",
+            PATIENT,
+            "The medicine is ready at the facility",
+            build_context=_fulfilment_context,
+        ),
+        _event(
+            "pickup_reminder",
+            PATIENT,
+            "The medicine has not been picked up",
+            deferrable=True,
+            build_context=_fulfilment_context,
+            still_relevant=_pickup_still_waiting,
+        ),
+        _event(
+            "dispatched",
+            PATIENT,
+            "The parcel was handed to the courier",
+            build_context=_fulfilment_context,
+        ),
+        _event(
+            "out_for_delivery",
+            PATIENT,
+            "The courier is delivering the parcel today",
+            build_context=_fulfilment_context,
+        ),
+        _event("delivered", PATIENT, "The parcel was delivered", build_context=_fulfilment_context),
+        _event(
+            "delivery_failed",
+            PATIENT,
+            "The courier could not deliver the parcel",
+            build_context=_fulfilment_context,
+        ),
         _event("refund_issued", PATIENT, "A refund was issued", build_context=_refund_context),
         _event(
             "payment_attention",

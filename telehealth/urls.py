@@ -16,6 +16,7 @@ api_v1 = [
     path("", include("notifications.api.urls")),
     path("", include("video.api.urls")),
     path("", include("payments.api.urls")),
+    path("", include("pharmacy.api.urls")),
 ]
 
 urlpatterns = [
@@ -33,6 +34,9 @@ urlpatterns = [
 # The payment providers' emulators: development and tests only (production does not install them).
 if apps.is_installed("provider_emulators"):
     urlpatterns.append(path("emulators/", include("provider_emulators.urls")))
+# The courier's emulator, likewise.
+if apps.is_installed("courier_emulator"):
+    urlpatterns.append(path("emulators/courier/", include("courier_emulator.urls")))
 
 handler404 = "core.api.errors.not_found"
 handler500 = "core.api.errors.server_error"

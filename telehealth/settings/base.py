@@ -22,6 +22,7 @@ _DEV_SECRET_KEY = "django-insecure-development-only-key-never-use-in-production-
 _DEV_PATIENT_DATA_KEY = "1xVq9WonbItsmH_BNKGgBhVe0-VaxG6cPaAEBKN7Uso="
 _DEV_PATIENT_LOOKUP_KEY = "KsHh6JCdCzWOLj_xTEsUq11YibJgkgQiEjgupiuyXtM"
 _DEV_SIGNING_CA_KEY_SECRET = "development-only-signing-ca-key-secret-never-in-production"  # noqa: S105
+_DEV_COURIER_SHARED_SECRET = "development-only-courier-shared-secret"  # noqa: S105
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=_DEV_SECRET_KEY)
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
@@ -52,8 +53,9 @@ INSTALLED_APPS = [
     "payments",
     "pharmacy",
     "video",
-    # Local stand-ins for WeChat Pay, Alipay and the courier; production settings drop it.
+    # Local stand-ins for WeChat Pay, Alipay and the courier; production settings drop them.
     "provider_emulators",
+    "courier_emulator",
 ]
 
 MIDDLEWARE = [
@@ -420,6 +422,43 @@ PAYMENT_EMULATOR_CALLBACK_TIMEOUT_SECONDS = env.float(
 CELERY_BEAT_SCHEDULE["payment-emulator-callbacks-sweep"] = {
     "task": "provider_emulators.callbacks_sweep",
     "schedule": env.float("PAYMENT_EMULATOR_SWEEP_INTERVAL_SECONDS", default=10.0),
+}
+
+# --- Pharmacy and delivery ----------------------------------------------------------------------
+# A pickup code works until the prescription's validity ends, or this many hours after it was
+# issued if that comes first; an uncollected pickup is reminded once, this many hours after it
+# was ready.
+PHARMACY_PICKUP_CODE_LIFETIME_HOURS = env.int("PHARMACY_PICKUP_CODE_LIFETIME_HOURS", default=72)
+PHARMACY_PICKUP_REMINDER_AFTER_HOURS = env.int("PHARMACY_PICKUP_REMINDER_AFTER_HOURS", default=4)
+# A paid delivery still without a waybill this long after payment is dispatched by the sweep.
+PHARMACY_DISPATCH_SWEEP_AFTER_SECONDS = env.int(
+    "PHARMACY_DISPATCH_SWEEP_AFTER_SECONDS", default=120
+)
+# The sender printed on waybills: the hospital pharmacy that packs delivered prescriptions.
+PHARMACY_SENDER_NAME = env.str("PHARMACY_SENDER_NAME", default="广东省第二人民医院互联网医院药房")
+PHARMACY_SENDER_PHONE = env.str("PHARMACY_SENDER_PHONE", default="+862089168000")
+PHARMACY_SENDER_PROVINCE = env.str("PHARMACY_SENDER_PROVINCE", default="广东省")
+PHARMACY_SENDER_CITY = env.str("PHARMACY_SENDER_CITY", default="广州市")
+PHARMACY_SENDER_DISTRICT = env.str("PHARMACY_SENDER_DISTRICT", default="海珠区")
+PHARMACY_SENDER_DETAIL = env.str("PHARMACY_SENDER_DETAIL", default="新港中路466号")
+# The courier: its API (unset: this server's courier emulator), the shared secret that signs
+# requests and tracking callbacks both ways, how old a signed timestamp may be, and its name as
+# patients see it.
+COURIER_CODE = env.str("COURIER_CODE", default="emulator")
+COURIER_NAME = env.str("COURIER_NAME", default="速达快递")
+COURIER_API_BASE_URL = env.str(
+    "COURIER_API_BASE_URL", default="http://127.0.0.1:8000/emulators/courier"
+).rstrip("/")
+COURIER_SHARED_SECRET = env.str("COURIER_SHARED_SECRET", default=_DEV_COURIER_SHARED_SECRET)
+COURIER_TIMEOUT_SECONDS = env.float("COURIER_TIMEOUT_SECONDS", default=10.0)
+COURIER_CALLBACK_MAX_AGE_SECONDS = env.int("COURIER_CALLBACK_MAX_AGE_SECONDS", default=300)
+CELERY_BEAT_SCHEDULE["pharmacy-dispatch-sweep"] = {
+    "task": "pharmacy.dispatch_sweep",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["pharmacy-pickup-reminders"] = {
+    "task": "pharmacy.pickup_reminders",
+    "schedule": 60.0 * 15,
 }
 
 # --- Video -------------------------------------------------------------------------------------

@@ -70,7 +70,7 @@ REST_FRAMEWORK = {
 INSTALLED_APPS = [
     app
     for app in INSTALLED_APPS  # noqa: F405
-    if app != "provider_emulators"
+    if app not in ("provider_emulators", "courier_emulator")
 ]
 CELERY_BEAT_SCHEDULE = {
     name: entry

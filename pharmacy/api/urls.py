@@ -1,0 +1,17 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from pharmacy.api.views import CourierNotifyView, FulfilmentViewSet, StockViewSet
+
+router = SimpleRouter()
+router.register("fulfilments", FulfilmentViewSet, basename="fulfilment")
+router.register("stock", StockViewSet, basename="stock")
+
+urlpatterns = [
+    path(
+        "fulfilments/courier/notify/",
+        CourierNotifyView.as_view(),
+        name="fulfilment-courier-notify",
+    ),
+    *router.urls,
+]
