@@ -151,3 +151,69 @@ def make_operator(**fields: Any) -> User:
     from tests.factories import make_user
 
     return make_user(role=Role.OPERATIONS, **fields)
+
+
+# --- Provider orders and callbacks (the emulated providers' side) --------------------------------
+
+NOTIFY_PATH = "/api/v1/payments/notify/{provider}"
+DEFAULT_CHANNEL = {"wechatpay": "native", "alipay": "precreate"}
+
+
+def open_attempt(sale: Sale, *, provider: str = "wechatpay") -> Any:
+    """What `order_pay` leaves once the provider accepted the order, with the provider's side
+    opened in the emulator directly (tests that need no HTTP round trip to create it)."""
+    from django.conf import settings
+
+    from payments.models import PaymentAttempt
+    from payments.services.gateways import expected_identity, notify_url
+    from provider_emulators.services import TradeOrder, trade_open
+
+    order = sale.order
+    channel = DEFAULT_CHANNEL[provider]
+    attempt = PaymentAttempt.objects.create(
+        order=order,
+        provider=provider,
+        channel=channel,
+        out_trade_no=f"{order.number}-1",
+        amount_fen=order.payable_fen,
+        status="open",
+        pay_url="weixin://wxpay/bizpayurl?pr=test",
+        issued_at=timezone.now(),
+        expires_at=order.expires_at,
+    )
+    PaymentOrder.objects.filter(pk=order.pk).update(status="pending")
+    merchant_id, app_id = expected_identity(provider)
+    trade_open(
+        order=TradeOrder(
+            provider=provider,
+            merchant_id=merchant_id,
+            app_id=app_id,
+            out_trade_no=attempt.out_trade_no,
+            channel=channel,
+            description=f"{settings.NOTIFICATION_HOSPITAL_NAME} {order.number}",
+            amount_fen=attempt.amount_fen,
+            notify_url=notify_url(provider),
+            expires_at=attempt.expires_at,
+        ),
+        scanned=True,
+    )
+    sale.refresh()
+    return attempt
+
+
+def payer_pays_quietly(attempt: Any) -> None:
+    """The payer pays at the emulated provider, whose notification is not sent by itself."""
+    from provider_emulators.hooks import emulator_pay
+
+    emulator_pay(provider=attempt.provider, out_trade_no=attempt.out_trade_no, callback=False)
+
+
+def post_callback(client: Any, signed: Any, *, provider: str) -> Any:
+    """Send a provider's notification request (url, headers, body) to the platform."""
+    headers = {k: v for k, v in signed.headers.items() if k.lower() != "content-type"}
+    return client.post(
+        NOTIFY_PATH.format(provider=provider),
+        data=signed.body,
+        content_type=signed.headers.get("Content-Type", "application/octet-stream"),
+        headers=headers,
+    )
