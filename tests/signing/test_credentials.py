@@ -226,3 +226,37 @@ def test_one_active_credential_per_user_is_a_database_rule(doctor: User):
             not_after=credential.not_after,
         )
     assert SigningCredential.objects.get() == credential
+
+
+def test_the_enrolment_command_issues_from_a_pin_on_stdin(doctor: User, monkeypatch: Any):
+    import io
+
+    from django.core.management import call_command
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{PIN}\n"))
+    out = io.StringIO()
+
+    call_command(
+        "issue_signing_credential", doctor.username, "--pin-stdin", "--algorithm",
+        "ecdsa-p256-sha256", stdout=out,
+    )  # fmt: skip
+
+    credential = SigningCredential.objects.get()
+    assert (credential.user, credential.algorithm) == (doctor, "ecdsa-p256-sha256")
+    assert out.getvalue().startswith(
+        f"Issued ecdsa-p256-sha256 credential to {doctor.username}: serial "
+        f"{credential.certificate_serial}"
+    )
+    assert AuditEvent.objects.get(detail__event="issued").actor_role == "system"
+
+
+def test_the_enrolment_command_refuses_a_weak_pin(doctor: User, monkeypatch: Any):
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("123456\n"))
+
+    with pytest.raises(CommandError, match="signing_pin_weak"):
+        call_command("issue_signing_credential", doctor.username, "--pin-stdin")
+    assert not SigningCredential.objects.exists()
