@@ -284,13 +284,13 @@ def _pin_failure(
     """Count a wrong PIN on the locked row (locking the credential at the limit)."""
     credential.failed_pin_attempts += 1
     remaining = settings.SIGNING_PIN_MAX_ATTEMPTS - credential.failed_pin_attempts
+    locked_until: str | None = None
     if remaining <= 0:
-        credential.locked_until = now + datetime.timedelta(
-            minutes=settings.SIGNING_PIN_LOCK_MINUTES
-        )
+        lock_end = now + datetime.timedelta(minutes=settings.SIGNING_PIN_LOCK_MINUTES)
+        credential.locked_until = lock_end
         credential.failed_pin_attempts = 0  # a fresh count once the lock has passed
+        locked_until = lock_end.isoformat()
     credential.save(update_fields=["failed_pin_attempts", "locked_until"])
-    locked_until = credential.locked_until.isoformat() if remaining <= 0 else None  # type: ignore[union-attr]
     audit_record(
         actor=actor,
         action=AuditAction.UPDATE,
