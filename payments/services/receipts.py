@@ -33,6 +33,7 @@ from payments.providers.base import PaymentQuery
 from payments.services.insurance import insurance_release, insurance_settle
 from payments.services.ledger import ledger_append, ledger_has, ledger_sync_order, receipt_key
 from payments.services.state import order_flag_attention, order_lock, order_move, refund_reserve
+from pharmacy.services import fulfilment_start
 
 logger = logging.getLogger(__name__)
 
@@ -135,8 +136,8 @@ def order_after_paid(order: PaymentOrder, *, now: datetime.datetime) -> None:
         dedupe_key=f"order:{order.pk}:paid",
         now=now,
     )
-    # Fulfilment starts here: the pharmacy app creates the pickup or delivery fulfilment of the
-    # paid order (issue 6), in this same transaction.
+    # Fulfilment starts here, in this transaction (a delivery is dispatched after commit).
+    fulfilment_start(order=order, now=now)
 
 
 def _close_other_attempts(order: PaymentOrder, *, paid: PaymentAttempt) -> None:
