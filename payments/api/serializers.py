@@ -177,7 +177,9 @@ class FulfilmentInputSerializer(serializers.Serializer[Any]):
 class PayInputSerializer(serializers.Serializer[Any]):
     provider = serializers.ChoiceField(choices=Provider.choices)
     channel = serializers.ChoiceField(choices=PayChannel.choices)
-    payer_openid = serializers.CharField(max_length=128, required=False, default="")
+    payer_openid = serializers.CharField(
+        max_length=128, required=False, default="", allow_blank=True
+    )
 
 
 class PaymentSerializer(serializers.Serializer[Any]):

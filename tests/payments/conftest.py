@@ -15,3 +15,15 @@ def _payment_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         yield
     finally:
         settings.PAYMENT_KEYS_DIR = previous
+
+
+@pytest.fixture
+def providers_live(live_server, settings) -> str:  # type: ignore[no-untyped-def]
+    """The platform and both emulated providers behind one live server: the SDKs reach the
+    emulators over HTTP, and the emulators call the platform back over HTTP."""
+    url = str(live_server.url)
+    settings.SITE_URL = url
+    settings.PAYMENT_EMULATOR_BASE_URL = f"{url}/emulators"
+    settings.WECHATPAY_API_BASE_URL = f"{url}/emulators/wechatpay"
+    settings.ALIPAY_GATEWAY_URL = f"{url}/emulators/alipay/gateway.do"
+    return url

@@ -217,3 +217,29 @@ def post_callback(client: Any, signed: Any, *, provider: str) -> Any:
         content_type=signed.headers.get("Content-Type", "application/octet-stream"),
         headers=headers,
     )
+
+
+def payer_opens_and_pays(pay_url: str, *, base_url: str) -> Any:
+    """The payer's phone: open what the QR code (or cashier URL) holds, see the merchant and the
+    amount, press "pay" (a form post with the page's CSRF token). Returns the payer page."""
+    import json
+    import re
+    from urllib.parse import quote
+
+    import httpx
+
+    if pay_url.startswith("{"):  # JSAPI parameters: the WeChat in-app cashier takes them
+        pay_url = f"{base_url}/emulators/pay/wechatpay/jsapi/?params={quote(json.dumps(json.loads(pay_url)))}"
+    with httpx.Client(follow_redirects=True, timeout=30) as phone:
+        page = phone.get(pay_url)
+        assert page.status_code == 200, page.text
+        action = re.search(r'<form method="post" action="([^"]+/pay/)"', page.text)
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+        assert action and token, page.text
+        paid = phone.post(
+            str(page.url.join(action.group(1))),
+            data={"csrfmiddlewaretoken": token.group(1)},
+            headers={"Referer": str(page.url)},
+        )
+        assert paid.status_code == 200, paid.text
+        return page
