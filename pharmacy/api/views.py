@@ -17,7 +17,7 @@ from clinics.models import Facility
 from clinics.selectors import facility_get_for_actor
 from core.actors import Actor, actor_from_request, client_ip
 from core.api import UUID_PATTERN
-from core.exceptions import DomainError, NotFoundError
+from core.exceptions import ConflictError, DomainError, NotFoundError
 from pharmacy import selectors
 from pharmacy.api.serializers import (
     CourierNotifyResultSerializer,
@@ -29,6 +29,7 @@ from pharmacy.api.serializers import (
     StockMovementSerializer,
     StockOutputSerializer,
 )
+from pharmacy.couriers.base import CourierRefused, CourierUnavailable
 from pharmacy.models import FacilityStock, Fulfilment, StockMovement
 from pharmacy.services import delivery, pickup, stock, tracking
 from prescriptions.models import Drug
@@ -87,9 +88,21 @@ class FulfilmentViewSet(viewsets.GenericViewSet, mixins.ListModelMixin):
     def retry_delivery(self, request: Request, public_id: str) -> Response:
         actor = actor_from_request(request)
         fulfilment = selectors.fulfilment_get_for_actor(actor=actor, public_id=public_id)
-        return self._detail(
-            actor, delivery.fulfilment_retry_delivery(actor=actor, fulfilment=fulfilment)
-        )
+        try:
+            retried = delivery.fulfilment_retry_delivery(actor=actor, fulfilment=fulfilment)
+        except CourierUnavailable as error:
+            raise DomainError(
+                "The courier cannot be reached; try again shortly.",
+                code="courier_unavailable",
+                status_code=503,
+            ) from error
+        except CourierRefused as error:
+            raise ConflictError(
+                f"The courier refused the waybill: {error.message}",
+                code="courier_refused",
+                extra={"courier_code": error.code},
+            ) from error
+        return self._detail(actor, retried)
 
     @extend_schema(request=ReasonSerializer, responses=FulfilmentDetailSerializer)
     @action(detail=True, methods=["post"], url_path="return")
