@@ -7,6 +7,7 @@ public key; `ALIPAY_GATEWAY_URL` decides whether that is the real Alipay or the 
 
 from __future__ import annotations
 
+import base64
 import binascii
 import csv
 import datetime as dt
@@ -23,6 +24,8 @@ import httpx
 from alipay import AliPay
 from alipay.exceptions import AliPayException, AliPayValidationError
 from alipay.utils import AliPayConfig as SdkConfig
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from django.utils import timezone
 
 from payments.providers.base import (
@@ -41,6 +44,7 @@ from payments.providers.base import (
 )
 from payments.providers.config import AlipayConfig
 from payments.providers.money import fen_to_yuan, yuan_to_fen
+from payments.providers.signatures import MALFORMED, MISMATCH, signature_problem
 
 SUCCESS = "10000"
 # Answers that mean "try again later" rather than "no".
@@ -63,6 +67,10 @@ class AlipayGateway:
 
     def __init__(self, config: AlipayConfig) -> None:
         self.config = config
+        public_key = load_pem_public_key(config.alipay_public_key_pem.encode())
+        if not isinstance(public_key, rsa.RSAPublicKey):
+            raise ValueError("Alipay's public key must be an RSA key")
+        self._public_key = public_key
         self._client = _AlipayClient(
             gateway_url=config.gateway_url,
             appid=config.app_id,
@@ -240,9 +248,15 @@ class AlipayGateway:
         try:
             verified = self._client.verify(dict(params), signature)
         except (binascii.Error, ValueError):
-            raise NotificationRejected("malformed_signature", "sign is not base64") from None
+            raise NotificationRejected(MALFORMED, "sign is not base64") from None
         if not verified:
-            raise NotificationRejected("bad_signature", "the signature does not verify")
+            content = "&".join(f"{key}={value}" for key, value in sorted(params.items()))
+            try:
+                signature_bytes = base64.b64decode(signature, validate=True)
+            except binascii.Error:
+                signature_bytes = b""
+            problem = signature_problem(self._public_key, content.encode(), signature_bytes)
+            raise NotificationRejected(problem or MISMATCH, "the signature does not verify")
         try:
             notified_at = _local_time(params.get("notify_time", ""))
         except ValueError:

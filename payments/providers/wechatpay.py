@@ -22,9 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import requests
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from django.utils import timezone
 from wechatpayv3 import WeChatPay, WeChatPayType
@@ -46,6 +44,7 @@ from payments.providers.base import (
 )
 from payments.providers.config import WeChatPayConfig
 from payments.providers.money import yuan_to_fen
+from payments.providers.signatures import signature_problem
 
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 # WeChat Pay sends callbacks with a deliberately invalid signature carrying this prefix to check
@@ -279,13 +278,10 @@ class WeChatPayGateway:
             signature_bytes = base64.b64decode(signature, validate=True)
         except binascii.Error:
             signature_bytes = b""
-        if len(signature_bytes) != self._public_key.key_size // 8:
-            raise NotificationRejected("malformed_signature", "the signature is not RSA-2048")
         message = b"%s\n%s\n%s\n" % (timestamp.encode(), nonce.encode(), body)
-        try:
-            self._public_key.verify(signature_bytes, message, padding.PKCS1v15(), hashes.SHA256())
-        except InvalidSignature:
-            raise NotificationRejected("bad_signature", "the signature does not verify") from None
+        problem = signature_problem(self._public_key, message, signature_bytes)
+        if problem is not None:
+            raise NotificationRejected(problem, "the signature does not verify")
         return self._decrypt_notification(body)
 
     def _decrypt_notification(self, body: bytes) -> Notification:
