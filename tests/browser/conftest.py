@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
+from django.db import connections
 from django.test import Client
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
@@ -71,6 +72,9 @@ def chromium(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
             yield browser
         finally:
             browser.close()
+            # While Playwright's loop runs, the test's ORM calls get database connections of
+            # their own (Django keys them by async context); close them here, in that context.
+            connections.close_all()
 
 
 def sign_in(context: BrowserContext, user: User, *, base_url: str) -> None:

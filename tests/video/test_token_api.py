@@ -43,6 +43,7 @@ def test_the_doctor_gets_a_short_lived_token_for_the_doctor_side():
     before = timezone.now().replace(microsecond=0)
 
     response = api_client(visit.doctor).post(url(visit))
+    after = timezone.now()
 
     assert response.status_code == 200
     body = response.json()
@@ -60,8 +61,9 @@ def test_the_doctor_gets_a_short_lived_token_for_the_doctor_side():
         None,
     )
     assert datetime.datetime.fromisoformat(body["expires_at"]) == grant.expires_at
-    lifetime = grant.expires_at - before
-    assert datetime.timedelta(seconds=120) <= lifetime <= datetime.timedelta(seconds=121)
+    # Issued between `before` and `after`, valid 120 s (whole seconds) from then.
+    lifetime = datetime.timedelta(seconds=120)
+    assert before + lifetime <= grant.expires_at <= after + lifetime
     assert token_audits(visit) == 1
 
 

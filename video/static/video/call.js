@@ -146,8 +146,13 @@
       showRemote(streams[0]);
     });
     connection.addEventListener("connectionstatechange", () => {
-      if (connection === pc) {
-        showConnectionState();
+      if (connection !== pc) {
+        return;
+      }
+      showConnectionState();
+      // A path that stopped working (network change) is renegotiated from scratch.
+      if (offerer && connection.connectionState === "failed" && peer) {
+        inbox = inbox.then(offer).catch(report);
       }
     });
     showConnectionState();
