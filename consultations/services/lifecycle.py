@@ -29,6 +29,7 @@ from core.services import audit_record
 from notifications.services import notify
 from patients.consents import patient_has_consent
 from patients.evidence import patient_has_verified_evidence
+from payments.services import refund_for_terminated_consultation
 from video.services import call_room_close, call_room_open
 
 AUDIT_OBJECT_TYPE = "consultation"
@@ -117,6 +118,9 @@ def _announce_terminated(consultation: Consultation) -> None:
         objects={"consultation": consultation.pk},
         dedupe_key=f"consultation:{consultation.pk}:terminated",
     )
+    # Fees go back with the termination (reserved in this transaction, sent to the provider
+    # after commit); unpaid orders of the consultation close.
+    refund_for_terminated_consultation(consultation=consultation)
 
 
 def _require_staff_of(actor: Actor, consultation: Consultation, *, allow_operations: bool) -> None:

@@ -32,7 +32,6 @@ from payments.models import (
     LedgerKind,
     LedgerSource,
     OrderLineKind,
-    OrderStatus,
     PaymentAttempt,
     PaymentOrder,
     Refund,
@@ -59,12 +58,6 @@ from prescriptions.models import Prescription
 logger = logging.getLogger(__name__)
 
 AUDIT_OBJECT_TYPE = "payment_order"
-REFUNDABLE_STATUSES = (
-    OrderStatus.PAID,
-    OrderStatus.REFUNDING,
-    OrderStatus.CLOSED,
-    OrderStatus.FAILED,
-)
 
 
 def _available_fen(order: PaymentOrder) -> int:
@@ -106,17 +99,16 @@ def order_refund(
         )
     with transaction.atomic(durable=True):
         locked = order_lock(order.pk)
-        if locked.status not in REFUNDABLE_STATUSES or locked.paid_fen == 0:
+        paid_attempts = list(locked.attempts.filter(status=AttemptStatus.PAID).order_by("pk"))
+        if locked.paid_fen == 0 or not paid_attempts:
             raise ConflictError(
-                "Nothing was paid on this order.",
+                "Nothing was paid on this order through a provider.",
                 code="order_not_paid",
                 extra={"status": locked.status},
             )
-        paid_attempts = list(locked.attempts.filter(status=AttemptStatus.PAID).order_by("pk"))
-        source = next(
-            (a for a in paid_attempts if attempt_refundable_fen(a) >= amount_fen),
-            paid_attempts[0],
-        )
+        # The provider payment that can take the whole refund (refund_reserve refuses more than
+        # what remains, on the order and on that payment).
+        source = max(paid_attempts, key=attempt_refundable_fen)
         refund = refund_reserve(
             locked,
             attempt=source,

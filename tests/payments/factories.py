@@ -157,6 +157,8 @@ def make_operator(**fields: Any) -> User:
 
 NOTIFY_PATH = "/api/v1/payments/notify/{provider}"
 DEFAULT_CHANNEL = {"wechatpay": "native", "alipay": "precreate"}
+# Channels whose pay_url a test can open like a browser (JSAPI needs the in-app cashier).
+OPENABLE_CHANNEL = {"wechatpay": "native", "alipay": "wap"}
 
 
 def open_attempt(sale: Sale, *, provider: str = "wechatpay") -> Any:
@@ -229,13 +231,15 @@ def payer_opens_and_pays(pay_url: str, *, base_url: str) -> Any:
     import httpx
 
     if pay_url.startswith("{"):  # JSAPI parameters: the WeChat in-app cashier takes them
-        pay_url = f"{base_url}/emulators/pay/wechatpay/jsapi/?params={quote(json.dumps(json.loads(pay_url)))}"
+        params = quote(json.dumps(json.loads(pay_url)))
+        pay_url = f"{base_url}/emulators/pay/wechatpay/jsapi/?params={params}"
     with httpx.Client(follow_redirects=True, timeout=30) as phone:
         page = phone.get(pay_url)
         assert page.status_code == 200, page.text
         action = re.search(r'<form method="post" action="([^"]+/pay/)"', page.text)
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
-        assert action and token, page.text
+        assert action, page.text
+        assert token, page.text
         paid = phone.post(
             str(page.url.join(action.group(1))),
             data={"csrfmiddlewaretoken": token.group(1)},
@@ -243,3 +247,37 @@ def payer_opens_and_pays(pay_url: str, *, base_url: str) -> Any:
         )
         assert paid.status_code == 200, paid.text
         return page
+
+
+def pay_through_provider(sale: Sale, *, provider: str = "wechatpay", channel: str = "") -> Any:
+    """The patient starts paying (the real gateway creates the provider order at the emulator,
+    over HTTP: needs the live server) and opens the payment page, where Alipay creates its trade
+    (a QR code once scanned, a wap URL once opened); returns the attempt, still open."""
+    import httpx
+
+    from payments.services import order_pay
+
+    started = order_pay(
+        actor=sale.patient_actor,
+        order=sale.order,
+        provider=provider,
+        channel=channel or OPENABLE_CHANNEL[provider],
+    )
+    assert started.attempt is not None
+    opened = httpx.get(started.attempt.pay_url, follow_redirects=True, timeout=30)
+    assert opened.status_code == 200, opened.text
+    sale.refresh()
+    return started.attempt
+
+
+def paid_sale(*, provider: str = "wechatpay", **options: Any) -> tuple[Sale, Any]:
+    """A sale paid through the provider, its callback applied (live server)."""
+    from provider_emulators.hooks import emulator_pay
+
+    sale = make_sale(**options)
+    attempt = pay_through_provider(sale, provider=provider)
+    emulator_pay(provider=provider, out_trade_no=attempt.out_trade_no)
+    sale.refresh()
+    assert sale.order.status == "paid", sale.order.status
+    attempt.refresh_from_db()
+    return sale, attempt
