@@ -8,6 +8,7 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.utils import timezone
 
 from signing.canonical import canonical_json
 
@@ -19,7 +20,8 @@ REVIEW_FORMAT = "telehealth.prescription-review/1"
 
 
 def _iso(value: datetime.datetime | None) -> str | None:
-    return value.isoformat(timespec="seconds") if value is not None else None
+    """Local (Asia/Shanghai) time, so the same instant always serialises the same way."""
+    return timezone.localtime(value).isoformat(timespec="seconds") if value is not None else None
 
 
 def clinical_content(

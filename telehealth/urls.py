@@ -6,6 +6,7 @@ from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core.views import healthz
+from prescriptions.views import ca_bundle, verify_page
 
 api_v1 = [
     path("", include("accounts.api.urls")),
@@ -14,8 +15,9 @@ api_v1 = [
     path("", include("terminology.api.urls")),
     path("", include("consultations.api.urls")),
     path("", include("notifications.api.urls")),
-    path("", include("video.api.urls")),
     path("", include("payments.api.urls")),
+    path("", include("video.api.urls")),
+    path("", include("prescriptions.api.urls")),
     path("", include("pharmacy.api.urls")),
 ]
 
@@ -23,6 +25,9 @@ urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("verify/prescriptions/<uuid:public_id>/", verify_page, name="prescription-verify-page"),
+    path("verify/ca.pem", ca_bundle, name="signing-ca-bundle"),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include(api_v1)),

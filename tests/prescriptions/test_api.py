@@ -1,6 +1,7 @@
 """The prescriptions API as each role sees it, the PDF, the public verification page."""
 
 import io
+import unicodedata
 from decimal import Decimal
 
 import pytest
@@ -56,7 +57,7 @@ def test_doctor_writes_acknowledges_and_signs_through_the_api() -> None:
     )
     assert created.status_code == 201, created.json()
     data = created.json()
-    assert (data["status"], data["items"][0]["quantity"], data["number"][:2]) == ("draft", 5, "RX")
+    assert (data["status"], data["items"][0]["quantity"], data["number"][:2]) == ("draft", 1, "RX")
     url = f"/api/v1/prescriptions/{data['id']}/"
     refused = client.post(f"{url}sign/", {"pin": PIN}, format="json")
     assert (refused.status_code, refused.json()["code"]) == (400, "warnings_unacknowledged")
@@ -230,7 +231,8 @@ def test_pdf_has_the_patient_diagnosis_every_drug_and_a_qr_to_the_verification_p
     )
     assert (response.status_code, response["Content-Type"]) == (200, "application/pdf")
     page = PdfReader(io.BytesIO(response.content)).pages[0]
-    text = page.extract_text()
+    # NFKC: the CID font's half-width brackets come back from extraction as full-width ones.
+    text = unicodedata.normalize("NFKC", page.extract_text())
     for expected in (
         visit.patient.name,
         "特发性(原发性)高血压",

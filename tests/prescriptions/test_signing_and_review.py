@@ -380,7 +380,8 @@ def test_expiry_task_expires_signed_and_approved_past_validity() -> None:
 
 def test_an_expired_prescription_cannot_be_approved() -> None:
     rx = make_signed()
-    Prescription.objects.filter(pk=rx.prescription.pk).update(valid_until=timezone.now())
+    past = timezone.now() - datetime.timedelta(minutes=1)
+    Prescription.objects.filter(pk=rx.prescription.pk).update(valid_until=past)
     with pytest.raises(DomainError) as caught:
         lifecycle.prescription_approve(
             actor=actor_for_user(make_pharmacist()), prescription=rx.prescription, pin=PIN
