@@ -166,6 +166,9 @@ class StockViewSet(viewsets.GenericViewSet, mixins.ListModelMixin):
         )
 
     def _facility(self, actor: Actor, public_id: Any) -> Facility:
+        """The facility to adjust: named (operations; staff may name their own), or the staff
+        member's. Roles that never keep stock are refused before anything is looked up."""
+        stock.require_stock_keeper_role(actor)
         if public_id is not None:
             return facility_get_for_actor(actor=actor, public_id=public_id)
         if actor.facility_id is None:

@@ -16,14 +16,19 @@ from pharmacy.models import ADJUSTMENT_REASONS, FacilityStock, StockMovement
 from prescriptions.models import Drug
 
 
+def require_stock_keeper_role(actor: Actor) -> None:
+    if not actor.has_role(Role.OPERATIONS, Role.CLINIC_STAFF):
+        raise PermissionDeniedError(
+            "Only the facility's staff or operations adjust its stock.", code="not_stock_keeper"
+        )
+
+
 def _require_stock_keeper(actor: Actor, facility: Facility) -> None:
-    if actor.has_role(Role.OPERATIONS):
-        return
-    if actor.has_role(Role.CLINIC_STAFF) and actor.facility_id == facility.pk:
-        return
-    raise PermissionDeniedError(
-        "Only the facility's staff or operations adjust its stock.", code="not_stock_keeper"
-    )
+    require_stock_keeper_role(actor)
+    if actor.has_role(Role.CLINIC_STAFF) and actor.facility_id != facility.pk:
+        raise PermissionDeniedError(
+            "Only the facility's staff or operations adjust its stock.", code="not_stock_keeper"
+        )
 
 
 def stock_lock(*, facility_id: int, drug_id: int) -> FacilityStock:
