@@ -26,6 +26,7 @@ venv install: $(VENV)/.installed
 
 migrate: install
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py init_payment_keys
 
 seed: migrate
 	$(PY) manage.py seed_demo

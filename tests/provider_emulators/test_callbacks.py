@@ -354,6 +354,7 @@ def test_a_worker_follows_the_wechatpay_schedule_then_gives_up(
     for previous, attempt, seconds in zip(
         attempts[:-1], attempts[1:], WECHATPAY_SCHEDULE, strict=True
     ):
+        assert attempt.scheduled_for is not None
         assert attempt.scheduled_for - previous.finished_at == dt.timedelta(
             seconds=seconds * factor
         )

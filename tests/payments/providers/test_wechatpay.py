@@ -75,6 +75,7 @@ def test_native_payment_is_created_queried_paid_on_the_phone_and_notified(
     assert paid_page.status_code == 200
     assert "支付成功 Paid" in paid_page.text
     trade.refresh_from_db()
+    assert trade.paid_at is not None
     assert [(r.provider, r.rejected) for r in receiver.received] == [("wechatpay", "")]
     notification = receiver.received[0].notification
     assert notification is not None
