@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +49,7 @@ def _check_signature(
     certificate: str,
     signed_at: datetime.datetime | None,
     trusted_ca_pems: Sequence[str],
+    revoked: Mapping[str, datetime.datetime] | None,
 ) -> None:
     if not (content and signature and certificate) or signed_at is None:
         report.problems.append(f"{slot}:signature_missing")
@@ -60,14 +61,19 @@ def _check_signature(
         trusted_ca_pems=trusted_ca_pems,
         signed_at=signed_at,
         expected_role=slot,
+        revoked=revoked,
     )
     report.problems.extend(f"{slot}:{problem}" for problem in result.problems)
 
 
 def verify_document(
-    document: dict[str, Any], *, trusted_ca_pems: Sequence[str]
+    document: dict[str, Any],
+    *,
+    trusted_ca_pems: Sequence[str],
+    revoked: Mapping[str, datetime.datetime] | None = None,
 ) -> VerificationReport:
-    """Check an exported signed prescription offline."""
+    """Check an exported signed prescription offline (`revoked`: certificate serial → time of
+    revocation, when the verifier has the platform's list)."""
     report = VerificationReport()
     if not isinstance(document, dict) or document.get("format") != EXPORT_FORMAT:
         report.problems.append("export_format_unknown")
@@ -88,6 +94,7 @@ def verify_document(
         certificate=doctor.get("certificate", ""),
         signed_at=_parse_time(content.get("signed_at")),
         trusted_ca_pems=trusted_ca_pems,
+        revoked=revoked,
     )
     report.details["content"] = content
     pharmacist = document.get("pharmacist")
@@ -107,6 +114,7 @@ def verify_document(
             certificate=pharmacist.get("certificate", ""),
             signed_at=_parse_time(review.get("reviewed_at")),
             trusted_ca_pems=trusted_ca_pems,
+            revoked=revoked,
         )
         if review.get("signed_content_sha256") != sha256_hex(
             doctor.get("content", "")
@@ -154,10 +162,12 @@ def _diff(signed: Any, current: Any, path: str) -> list[str]:
 
 def verify_prescription_signatures(prescription: Prescription) -> VerificationReport:
     """Signatures and certificates, plus: does the stored prescription still match them?"""
-    from signing.selectors import trusted_ca_certificates
+    from signing.selectors import revoked_certificates, trusted_ca_certificates
 
     report = verify_document(
-        export_document(prescription), trusted_ca_pems=trusted_ca_certificates()
+        export_document(prescription),
+        trusted_ca_pems=trusted_ca_certificates(),
+        revoked=revoked_certificates(),
     )
     content = report.details.get("content")
     if content is None or prescription.signed_at is None or prescription.valid_until is None:

@@ -56,3 +56,10 @@ def _tasks_in_process_unless_redis(request: pytest.FixtureRequest) -> Iterator[N
         yield
     finally:
         app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def _cheap_signing_pin_derivation(settings: object) -> None:
+    """Signing keys sealed in tests use a token scrypt cost (each sealed key records its own
+    cost); bench/signing_throughput.py measures the production one."""
+    settings.SIGNING_PIN_SCRYPT_N = 2**4  # type: ignore[attr-defined]

@@ -436,3 +436,22 @@ def test_rule_11_the_database_refuses_a_dispensed_status_without_its_record() ->
     rx = make_approved()
     with pytest.raises(IntegrityError), transaction.atomic():
         Prescription.objects.filter(pk=rx.prescription.pk).update(status="dispensed")
+
+
+def test_a_certificate_revoked_before_signing_is_reported_one_revoked_after_is_not() -> None:
+    from signing.models import SigningCredential
+
+    rx = make_approved()
+    prescription = rx.refresh()
+    assert prescription.signed_at is not None
+    credential = SigningCredential.objects.get(
+        certificate_serial=prescription.doctor_certificate_serial
+    )
+    SigningCredential.objects.filter(pk=credential.pk).update(
+        status="revoked", revoked_at=prescription.signed_at + datetime.timedelta(hours=1)
+    )
+    assert verify_prescription_signatures(prescription).valid
+    SigningCredential.objects.filter(pk=credential.pk).update(
+        revoked_at=prescription.signed_at - datetime.timedelta(hours=1)
+    )
+    assert verify_prescription_signatures(prescription).problems == ["doctor:certificate_revoked"]
