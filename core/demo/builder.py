@@ -24,6 +24,7 @@ from clinics.authentication import credential_digest
 from clinics.models import (
     Department,
     Facility,
+    FacilityType,
     Hospital,
     StaffMembership,
     Terminal,
@@ -48,6 +49,8 @@ from patients.models import (
     VerificationMethod,
 )
 from patients.services import patient_identity_columns
+from pharmacy.models import FacilityStock, StockMovement, StockMovementReason
+from prescriptions.models import Drug
 from signing.models import CredentialStatus, SigningCredential
 from signing.pki import pki_init
 from signing.services import credential_issue_many
@@ -56,6 +59,10 @@ BATCH_SIZE = 1000
 LOOKUP_CHUNK = 500  # keys per IN (...) query, well under every backend's parameter limit
 # Patients are registered at the first facilities only, so a demo staff login has patients.
 PATIENT_FACILITIES = 20
+# Pharmacies among the first facilities stock the formulary, so pickup can be tried without
+# seeding shelves for the whole network.
+STOCKED_FACILITIES = 200
+DEMO_STOCK_PACKS = 50
 FIRST_BIRTH_DATE = datetime.date(1940, 1, 1)
 LAST_BIRTH_DATE = datetime.date(2023, 12, 31)
 # Every tenth patient is a small child, so the guardian rule has cases to show.
@@ -114,6 +121,7 @@ def seed_demo(*, facilities: int, patients: int, seed: int, progress: Progress) 
         _seed_patients(
             _rng(seed, "patients"), patients, sites[:PATIENT_FACILITIES], today, progress
         )
+        _seed_stock(sites[:STOCKED_FACILITIES], progress)
     _seed_signing(progress)
     # After the seeding transaction: generation runs a short transaction per doctor.
     generated = slots_generate(today=today)
@@ -140,6 +148,7 @@ def _counts() -> dict[str, int]:
         "staff memberships": StaffMembership.objects.count(),
         "users": User.objects.count(),
         "patients": Patient.objects.count(),
+        "pharmacy stock": FacilityStock.objects.count(),
         "patient facility links": PatientFacility.objects.count(),
         "identity verifications": IdentityVerification.objects.count(),
         "weekly availability": WeeklyAvailability.objects.count(),
@@ -433,6 +442,50 @@ def _seed_network(rng: random.Random, count: int, password: str, progress: Progr
         Site(facility_pk=facility_pk, staff_pk=user_pks[user.username])
         for (user, _), facility_pk in zip(staff, facility_pks, strict=True)
     ]
+
+
+def _seed_stock(sites: Sequence[Site], progress: Progress) -> None:
+    """DEMO_STOCK_PACKS of every prescribable drug on the shelves of the pharmacies among
+    `sites`, each received with a stock movement; shelves already stocked are left alone."""
+    pharmacies = list(
+        Facility.objects.filter(
+            pk__in=[site.facility_pk for site in sites], facility_type=FacilityType.PHARMACY
+        ).values_list("pk", flat=True)
+    )
+    drugs = list(
+        Drug.objects.filter(is_active=True, online_prescribable=True).values_list("pk", flat=True)
+    )
+    stocked = set(
+        FacilityStock.objects.filter(facility_id__in=pharmacies).values_list(
+            "facility_id", "drug_id"
+        )
+    )
+    missing = [(f, d) for f in pharmacies for d in drugs if (f, d) not in stocked]
+    now = timezone.now()
+    _insert(
+        [FacilityStock(facility_id=f, drug_id=d, quantity=DEMO_STOCK_PACKS) for f, d in missing],
+        label="pharmacy stock",
+        planned=len(pharmacies) * len(drugs),
+        progress=progress,
+    )
+    _insert(
+        [
+            StockMovement(
+                facility_id=f,
+                drug_id=d,
+                change=DEMO_STOCK_PACKS,
+                quantity_after=DEMO_STOCK_PACKS,
+                reason=StockMovementReason.RECEIVED,
+                note="demo stock",
+                actor_role=SYSTEM_ACTOR.role,
+                occurred_at=now,
+            )
+            for f, d in missing
+        ],
+        label="stock movements",
+        planned=len(pharmacies) * len(drugs),
+        progress=progress,
+    )
 
 
 def _seed_terminals(facility_pks: Sequence[int], progress: Progress) -> None:

@@ -4,6 +4,7 @@ operations and nobody. "Not yours" looks exactly like "not found"."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pytest
@@ -68,11 +69,10 @@ def _cast(scene: Scene) -> Cast:
         "other_terminal": make_terminal(elsewhere).credential,
     }
     clients: dict[str, Callable[[], APIClient]] = {
-        role: (lambda user=user: api_client(user)) for role, user in users.items()
+        role: partial(api_client, user) for role, user in users.items()
     }
     clients |= {
-        role: (lambda credential=credential: terminal_client(credential))
-        for role, credential in terminals.items()
+        role: partial(terminal_client, credential) for role, credential in terminals.items()
     }
     clients["anonymous"] = APIClient
     return Cast(scene=scene, clients=clients)
