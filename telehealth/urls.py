@@ -3,8 +3,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import TemplateView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from core.observability import metrics_view
 from core.views import healthz
 from prescriptions.views import ca_bundle, verify_page
 
@@ -24,6 +25,7 @@ api_v1 = [
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("verify/prescriptions/<uuid:public_id>/", verify_page, name="prescription-verify-page"),
     path("verify/ca.pem", ca_bundle, name="signing-ca-bundle"),
@@ -33,7 +35,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("video/", include("video.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
 # The payment providers' emulators: development and tests only (production does not install them).

@@ -26,6 +26,7 @@ if len(SIGNING_CA_KEY_SECRET) < 32:
     raise ImproperlyConfigured("SIGNING_CA_KEY_SECRET must be set (at least 32 characters)")
 
 DEBUG = False
+LOGGING["handlers"]["console"]["formatter"] = env.str("LOG_FORMAT", default="json")  # noqa: F405
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
