@@ -7,6 +7,7 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -78,6 +79,10 @@ def _race(calls: list[Callable[[], Any]]) -> list[tuple[int, str]]:
     return results
 
 
+def _scan(desk: APIClient, code: str) -> Any:
+    return desk.post(PICKUP, {"code": code}, format="json")
+
+
 def _quiet(client: APIClient) -> APIClient:
     client.raise_request_exception = False  # a server error must show up as a 500 here
     return client
@@ -89,9 +94,7 @@ def test_twenty_desks_scanning_one_code_dispense_exactly_once() -> None:
     desks = [_quiet(api_client(make_staff(facility=scene.facility))) for _ in range(14)]
     desks += [_quiet(terminal_client(make_terminal(scene.facility).credential)) for _ in range(6)]
 
-    results = _race(
-        [lambda desk=desk: desk.post(PICKUP, {"code": code}, format="json") for desk in desks]
-    )
+    results = _race([partial(_scan, desk, code) for desk in desks])
 
     assert Counter(results) == {(200, ""): 1, (409, "already_dispensed"): 19}
     assert Dispense.objects.count() == 1
@@ -114,12 +117,7 @@ def test_pickups_competing_for_the_last_packs_never_take_the_shelf_below_zero() 
         codes.append(fulfilment.pickup_code)
     desks = [_quiet(api_client(make_staff(facility=visit.facility))) for _ in codes]
 
-    results = _race(
-        [
-            lambda desk=desk, code=code: desk.post(PICKUP, {"code": code}, format="json")
-            for desk, code in zip(desks, codes, strict=True)
-        ]
-    )
+    results = _race([partial(_scan, desk, code) for desk, code in zip(desks, codes, strict=True)])
 
     assert Counter(results) == {(200, ""): 5, (409, "out_of_stock"): 7}
     assert dict(FacilityStock.objects.values_list("drug__code", "quantity")) == {

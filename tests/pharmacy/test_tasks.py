@@ -23,7 +23,11 @@ def test_the_paying_transaction_dispatches_the_delivery_once_it_commits(
         fulfilment = start(order)
         assert fulfilment.status == "awaiting_payment"  # nothing goes out before the commit
 
-    assert len(callbacks) == 1
+    # Published after the commit: the dispatch, then (from the dispatch) the patient's message.
+    assert [callback.args[0].name for callback in callbacks] == [
+        "pharmacy.dispatch",
+        "notifications.deliver",
+    ]
     fulfilment.refresh_from_db()
     assert fulfilment.status == "dispatched"
     assert Waybill.objects.filter(fulfilment=fulfilment).count() == 1
