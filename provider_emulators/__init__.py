@@ -1,1 +1,1 @@
-"""Local emulators of WeChat Pay, Alipay and the courier."""
+"""Local emulators of WeChat Pay and Alipay: their APIs, payer pages and callbacks."""

@@ -145,6 +145,13 @@ def _authenticate(params: dict[str, str], platform: AlipayPlatform) -> None:
         dt.datetime.strptime(params["timestamp"], services.ALIPAY_TIME_FORMAT)
     except ValueError:
         raise _invalid("isv.invalid-timestamp", "非法的时间戳参数") from None
+    notify_url = params.get("notify_url", "")
+    if notify_url and (
+        not notify_url.startswith(("https://", "http://"))
+        or len(notify_url) > 256
+        or "\x00" in notify_url
+    ):
+        raise _invalid("isv.invalid-notify-url", "notify_url 不合法")
     if not rsa_verify(
         platform.app.public_key, alipay_content(params, exclude=("sign",)), params["sign"]
     ):
@@ -392,7 +399,12 @@ def _text(
     biz: dict[str, Any], key: str, max_length: int, *, pattern: re.Pattern[str] | None = None
 ) -> str:
     value = biz.get(key)
-    if not isinstance(value, str) or not value.strip() or len(value) > max_length:
+    if (
+        not isinstance(value, str)
+        or not value.strip()
+        or len(value) > max_length
+        or "\x00" in value
+    ):
         raise BusinessFailure("ACQ.INVALID_PARAMETER", f"参数无效：{key}")
     if pattern is not None and not pattern.fullmatch(value):
         raise BusinessFailure("ACQ.INVALID_PARAMETER", f"参数无效：{key}")

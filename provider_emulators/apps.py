@@ -3,4 +3,4 @@ from django.apps import AppConfig
 
 class ProviderEmulatorsConfig(AppConfig):
     name = "provider_emulators"
-    verbose_name = "Local emulators of WeChat Pay"
+    verbose_name = "Payment provider emulators"

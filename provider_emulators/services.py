@@ -149,6 +149,8 @@ def trade_open(*, order: TradeOrder, scanned: bool) -> EmulatedTrade:
 def trade_get(
     *, provider: str, merchant_id: str, out_trade_no: str = "", transaction_id: str = ""
 ) -> EmulatedTrade:
+    if not _searchable(out_trade_no, transaction_id):
+        raise EmulatorRefusal(Refusal.TRADE_NOT_FOUND)
     trades = EmulatedTrade.objects.filter(provider=provider, merchant_id=merchant_id)
     if out_trade_no:
         trade = trades.filter(out_trade_no=out_trade_no).first()
@@ -179,6 +181,8 @@ def trade_close(
 ) -> EmulatedTrade | None:
     """Close an unpaid trade (again: nothing changes). WeChat Pay answers success for a trade it
     never saw (`missing_ok`); Alipay says it does not exist."""
+    if not _searchable(out_trade_no):
+        raise EmulatorRefusal(Refusal.TRADE_NOT_FOUND)
     with transaction.atomic(durable=True):
         trade = (
             EmulatedTrade.objects.select_for_update()
@@ -317,6 +321,8 @@ def refund_settle(*, refund_pk: int) -> EmulatedRefund:
 
 
 def refund_get(*, trade: EmulatedTrade, out_refund_no: str) -> EmulatedRefund:
+    if not _searchable(out_refund_no):
+        raise EmulatorRefusal(Refusal.REFUND_NOT_FOUND)
     refund = trade.refunds.filter(out_refund_no=out_refund_no).first()
     if refund is None:
         raise EmulatorRefusal(Refusal.REFUND_NOT_FOUND)
@@ -326,6 +332,8 @@ def refund_get(*, trade: EmulatedTrade, out_refund_no: str) -> EmulatedRefund:
 def refund_get_for_merchant(
     *, provider: str, merchant_id: str, out_refund_no: str
 ) -> EmulatedRefund:
+    if not _searchable(out_refund_no):
+        raise EmulatorRefusal(Refusal.REFUND_NOT_FOUND)
     refund = (
         EmulatedRefund.objects.select_related("trade")
         .filter(
@@ -872,6 +880,8 @@ def bill_issue(
 
 
 def bill_file(*, provider: str, token: str) -> EmulatedBillFile | None:
+    if not _searchable(token):
+        return None
     return EmulatedBillFile.objects.filter(
         provider=provider, token=token, expires_at__gt=timezone.now()
     ).first()
@@ -971,6 +981,11 @@ def _adjusted(
 
 
 # --- Identifiers and formats -----------------------------------------------------------------
+
+
+def _searchable(*values: str) -> bool:
+    """PostgreSQL text cannot hold NUL: such a key matches nothing (rather than failing)."""
+    return not any("\x00" in value for value in values)
 
 
 def _random_text(length: int, alphabet: str) -> str:

@@ -92,7 +92,7 @@ def wechatpay_jsapi_cashier(request: HttpRequest) -> HttpResponse:
     prepay_id = str(parameters["package"]).removeprefix("prepay_id=")
     trade = (
         EmulatedTrade.objects.filter(provider=Provider.WECHATPAY, prepay_id=prepay_id).first()
-        if prepay_id
+        if prepay_id and "\x00" not in prepay_id
         else None
     )
     if trade is None:

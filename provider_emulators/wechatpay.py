@@ -457,6 +457,8 @@ def _string(
         raise _param_error(field, "必填，应为字符串")
     if len(value) > max_length:
         raise _param_error(field, f"长度不能超过 {max_length}")
+    if "\x00" in value:
+        raise _param_error(field, "不能含有 NUL 字符")
     if pattern is not None and not pattern.fullmatch(value):
         raise _param_error(field, "格式不正确")
     return value

@@ -44,7 +44,7 @@ from payments.providers.base import (
 )
 from payments.providers.config import AlipayConfig
 from payments.providers.money import fen_to_yuan, yuan_to_fen
-from payments.providers.signatures import MALFORMED, MISMATCH, signature_problem
+from payments.providers.signatures import MALFORMED, signature_problem
 
 SUCCESS = "10000"
 # Answers that mean "try again later" rather than "no".
@@ -246,17 +246,12 @@ class AlipayGateway:
         if sign_type != "RSA2":
             raise NotificationRejected("unsupported_signature_type", f"sign_type {sign_type!r}")
         try:
-            verified = self._client.verify(dict(params), signature)
-        except (binascii.Error, ValueError):
+            signature_bytes = base64.b64decode(signature, validate=True)
+        except binascii.Error:
             raise NotificationRejected(MALFORMED, "sign is not base64") from None
-        if not verified:
-            content = "&".join(f"{key}={value}" for key, value in sorted(params.items()))
-            try:
-                signature_bytes = base64.b64decode(signature, validate=True)
-            except binascii.Error:
-                signature_bytes = b""
-            problem = signature_problem(self._public_key, content.encode(), signature_bytes)
-            raise NotificationRejected(problem or MISMATCH, "the signature does not verify")
+        problem = signature_problem(self._public_key, _signed_content(params), signature_bytes)
+        if problem is not None:
+            raise NotificationRejected(problem, "the signature does not verify")
         try:
             notified_at = _local_time(params.get("notify_time", ""))
         except ValueError:
@@ -397,6 +392,14 @@ def _notification(params: dict[str, str]) -> Notification:
         occurred_at=_local_time(params["gmt_payment"]) if params.get("gmt_payment") else None,
         raw=dict(params),
     )
+
+
+def _signed_content(params: Mapping[str, str]) -> bytes:
+    """What Alipay signs in a notification: every non-empty parameter but sign and sign_type,
+    sorted by name, `k=v` joined by `&`, unencoded (as Alipay's own SDKs build it). Verified with
+    `cryptography` rather than python-alipay-sdk's pycryptodome, which costs about 3 ms a
+    notification here."""
+    return "&".join(f"{key}={value}" for key, value in sorted(params.items()) if value).encode()
 
 
 def _required(params: Mapping[str, str], key: str) -> str:

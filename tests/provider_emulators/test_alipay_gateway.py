@@ -135,6 +135,12 @@ def test_a_form_post_is_the_same_request(emulators: Emulators) -> None:
             ("40001", "isv.missing-timestamp"),
         ),
         (
+            "bad_notify_url",
+            _params("alipay.trade.precreate", PRECREATE, notify_url="ftp://merchant.example/n"),
+            "alipay_trade_precreate_response",
+            ("40002", "isv.invalid-notify-url"),
+        ),
+        (
             "biz_not_json",
             _params("alipay.trade.precreate", "{not json"),
             "alipay_trade_precreate_response",
@@ -202,6 +208,8 @@ def test_a_request_not_signed_by_the_app_is_refused(emulators: Emulators, tamper
             "ACQ.INVALID_PARAMETER",
         ),
         ("alipay.trade.precreate", {**PRECREATE, "time_expire": "soon"}, "ACQ.INVALID_PARAMETER"),
+        ("alipay.trade.precreate", {**PRECREATE, "subject": "处方\x00"}, "ACQ.INVALID_PARAMETER"),
+        ("alipay.trade.query", {"out_trade_no": "\x00"}, "ACQ.TRADE_NOT_EXIST"),
         ("alipay.trade.query", {}, "ACQ.INVALID_PARAMETER"),
         ("alipay.trade.query", {"out_trade_no": "NOSUCH"}, "ACQ.TRADE_NOT_EXIST"),
         ("alipay.trade.close", {"out_trade_no": "NOSUCH"}, "ACQ.TRADE_NOT_EXIST"),
@@ -252,6 +260,7 @@ def test_business_failures_are_signed_40004_answers(
 
 
 def test_a_bill_link_that_does_not_exist_is_not_found(emulators: Emulators) -> None:
-    response = httpx.get(f"{emulators.url}/emulators/alipay/bill/nothing/", timeout=30)
+    for token in ("nothing", "%00"):
+        response = httpx.get(f"{emulators.url}/emulators/alipay/bill/{token}/", timeout=30)
 
-    assert response.status_code == 404
+        assert response.status_code == 404
