@@ -5,6 +5,7 @@ from django.urls import include, path
 from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from accounts.signin_views import ThrottledLoginView
 from core.observability import metrics_view
 from core.views import healthz
 from prescriptions.views import ca_bundle, verify_page
@@ -30,7 +31,7 @@ urlpatterns = [
     path("verify/prescriptions/<uuid:public_id>/", verify_page, name="prescription-verify-page"),
     path("verify/ca.pem", ca_bundle, name="signing-ca-bundle"),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include(api_v1)),
     path("video/", include("video.urls")),
