@@ -5,10 +5,21 @@ from django.urls import include, path
 from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from accounts import pages as doctor_pages
 from accounts.signin_views import ThrottledLoginView
 from core.observability import metrics_view
 from core.views import healthz
+from patients import pages as patient_pages
+from payments import pages as payment_pages
+from pharmacy import pages as pharmacy_pages
 from prescriptions.views import ca_bundle, verify_page
+
+# The patient's phone pages: sign-in, prescriptions, orders and payment, pickup code, tracking.
+mobile_pages = [
+    *patient_pages.urlpatterns,
+    *payment_pages.urlpatterns,
+    *pharmacy_pages.urlpatterns,
+]
 
 api_v1 = [
     path("", include("accounts.api.urls")),
@@ -35,6 +46,9 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include(api_v1)),
     path("video/", include("video.urls")),
+    path("m/", include((mobile_pages, "mobile"))),
+    path("doctors/", include((doctor_pages.urlpatterns, "doctors"))),
+    path("operations/", include("operations.pages")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "payments",
     "pharmacy",
     "video",
+    "operations",
     # Local stand-ins for WeChat Pay, Alipay and the courier; production settings drop them.
     "provider_emulators",
     "courier_emulator",
