@@ -98,3 +98,18 @@ class PharmacistProfile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} ({self.get_title_display()})"
+
+
+class TotpDevice(models.Model):
+    """The authenticator app a doctor, pharmacist or operations user confirms page sign-in with
+    (RFC 6238, 30-second steps). The shared secret is stored encrypted."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="totp_device")
+    secret_encrypted = models.TextField()
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    # The last time step accepted: a code is never accepted twice.
+    last_used_step = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"TOTP of {self.user_id} ({'confirmed' if self.confirmed_at else 'enrolling'})"

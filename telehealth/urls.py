@@ -6,7 +6,7 @@ from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts import pages as doctor_pages
-from accounts.signin_views import ThrottledLoginView
+from accounts.signin_views import ThrottledLoginView, second_factor
 from core.observability import metrics_view
 from core.views import healthz
 from patients import pages as patient_pages
@@ -43,6 +43,7 @@ urlpatterns = [
     path("verify/ca.pem", ca_bundle, name="signing-ca-bundle"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
+    path("accounts/login/second-factor/", second_factor, name="signin-second-factor"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include(api_v1)),
     path("video/", include("video.urls")),

@@ -183,6 +183,12 @@ SESSION_SAVE_EVERY_REQUEST = True
 SIGNIN_MAX_FAILURES_PER_ACCOUNT = env.int("SIGNIN_MAX_FAILURES_PER_ACCOUNT", default=5)
 SIGNIN_MAX_FAILURES_PER_ADDRESS = env.int("SIGNIN_MAX_FAILURES_PER_ADDRESS", default=50)
 SIGNIN_LOCKOUT_SECONDS = env.int("SIGNIN_LOCKOUT_SECONDS", default=15 * 60)
+# Roles whose page sign-in also needs a TOTP code (accounts/second_factor.py), and how long the
+# password step waits for it.
+SIGNIN_SECOND_FACTOR_ROLES = env.list(
+    "SIGNIN_SECOND_FACTOR_ROLES", default=["doctor", "pharmacist", "operations"]
+)
+SIGNIN_SECOND_FACTOR_SECONDS = env.int("SIGNIN_SECOND_FACTOR_SECONDS", default=5 * 60)
 
 # --- Internationalisation ----------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"
