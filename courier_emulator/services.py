@@ -160,6 +160,7 @@ def tracking_event_record(
         if locked.status not in ENDED_STATUSES and RANK[status] > RANK[locked.status]:
             locked.status = status
             locked.save(update_fields=["status", "updated_at"])
+    waybill.status = locked.status
     return event
 
 
@@ -220,6 +221,7 @@ def waybill_advance(
     """Record the next step (or `status`) of the waybill and push it at once: the demo page's
     buttons."""
     if status is None:
+        waybill.refresh_from_db(fields=["status"])
         status = NEXT_STATUS.get(waybill.status)
         if status is None:
             raise EmulatorError("waybill_ended", f"The waybill is {waybill.status}.", status=409)
