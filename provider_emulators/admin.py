@@ -13,7 +13,7 @@ from provider_emulators.models import (
 )
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ReadOnlyAdmin(admin.ModelAdmin):
     """The providers' records change only through their APIs and payer pages."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -26,7 +26,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return False
 
 
-class RefundInline(admin.TabularInline):  # type: ignore[type-arg]
+class RefundInline(admin.TabularInline):
     model = EmulatedRefund
     extra = 0
     can_delete = False
@@ -54,7 +54,7 @@ class EmulatedTradeAdmin(ReadOnlyAdmin):
     inlines = [RefundInline]
 
 
-class AttemptInline(admin.TabularInline):  # type: ignore[type-arg]
+class AttemptInline(admin.TabularInline):
     model = EmulatedCallbackAttempt
     extra = 0
     can_delete = False
