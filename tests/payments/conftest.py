@@ -2,6 +2,7 @@
 so they never depend on, or write to, the development keys."""
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -18,7 +19,7 @@ def _payment_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 
 @pytest.fixture
-def providers_live(live_server, settings) -> str:  # type: ignore[no-untyped-def]
+def providers_live(live_server: Any, settings: Any) -> str:
     """The platform and both emulated providers behind one live server: the SDKs reach the
     emulators over HTTP, and the emulators call the platform back over HTTP."""
     url = str(live_server.url)

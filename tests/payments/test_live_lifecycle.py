@@ -262,6 +262,8 @@ def test_a_failed_delivery_refunds_medicine_and_delivery_but_not_the_fee(provide
     first = refund_for_failed_delivery(order=sale.order, reason="收件人拒收")
     again = refund_for_failed_delivery(order=sale.order)
 
+    assert first is not None
+    assert again is not None
     assert again.pk == first.pk
     order = sale.refresh()
     assert (order.status, order.paid_fen, order.refunded_fen) == ("paid", 6350, 2350 + 1000)
