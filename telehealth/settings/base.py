@@ -339,6 +339,26 @@ INSURANCE_FUND_RATE = env.str("INSURANCE_FUND_RATE", default="0.60")
 INSURANCE_PERSONAL_ACCOUNT_RATE = env.str("INSURANCE_PERSONAL_ACCOUNT_RATE", default="0.50")
 # Daily reconciliation of yesterday's provider statements (Asia/Shanghai; bills are ready by 10).
 PAYMENT_RECONCILE_AT = env.str("PAYMENT_RECONCILE_AT", default="10:30")
+# The API schema names the payment choice sets after their models (several have a "status").
+_schema_enum_names = SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]
+assert isinstance(_schema_enum_names, dict)
+_schema_enum_names.update(
+    {
+        "PaymentOrderStatusEnum": "payments.models.OrderStatus",
+        "PaymentAttemptStatusEnum": "payments.models.AttemptStatus",
+        "RefundStatusEnum": "payments.models.RefundStatus",
+        "RefundTriggerEnum": "payments.models.RefundTrigger",
+        "ReconciliationStatusEnum": "payments.models.ReconciliationStatus",
+        "DiscrepancyKindEnum": "payments.models.DiscrepancyKind",
+        "OrderLineKindEnum": "payments.models.OrderLineKind",
+        "LedgerKindEnum": "payments.models.LedgerKind",
+        "LedgerSourceEnum": "payments.models.LedgerSource",
+        "PaymentProviderEnum": "payments.models.Provider",
+        "PayChannelEnum": "payments.models.PayChannel",
+        "FulfilmentMethodEnum": "payments.models.FulfilmentMethod",
+        "AttentionReasonEnum": "payments.models.AttentionReason",
+    }
+)
 CELERY_BEAT_SCHEDULE.update(
     {
         "payments-orders-close-expired": {
