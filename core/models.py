@@ -82,3 +82,24 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise AppendOnlyError("The audit log is append-only.")
+
+
+class RetentionFlag(models.Model):
+    """A record whose retention date has passed, listed for operations to decide on. Nothing is
+    deleted automatically: medical records, prescriptions and recordings are only flagged."""
+
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    retention_until = models.DateField()
+    flagged_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["retention_until", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["object_type", "object_id"], name="retention_flag_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.object_type} {self.object_id} (kept until {self.retention_until})"

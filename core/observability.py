@@ -27,6 +27,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 REQUEST_ID_HEADER = "X-Request-ID"
+access_log = logging.getLogger("telehealth.access")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
@@ -75,9 +76,19 @@ class RequestIdMiddleware:
         response[REQUEST_ID_HEADER] = request_id
         match = getattr(request, "resolver_match", None)
         route = match.route if match is not None and match.route else "unmatched"
+        elapsed = time.perf_counter() - started
         REQUEST_LATENCY.labels(
             route=route, method=request.method or "", status=f"{response.status_code // 100}xx"
-        ).observe(time.perf_counter() - started)
+        ).observe(elapsed)
+        # The route pattern, never the path or query string: those may carry identifiers.
+        access_log.info(
+            "%s %s %s %.1fms",
+            request.method,
+            route,
+            response.status_code,
+            elapsed * 1000,
+            extra={"request_id": request_id},
+        )
         return response
 
 
@@ -169,8 +180,10 @@ class DatabaseCollector(Collector):
             labels=["provider", "outcome"],
         )
         rows = InboundCallback.objects.values("provider", "outcome").annotate(n=Count("id"))
-        for row in rows.order_by():
-            callbacks.add_metric([row["provider"], row["outcome"]], row["n"])
+        for callback_row in rows.order_by():
+            callbacks.add_metric(
+                [callback_row["provider"], callback_row["outcome"]], callback_row["n"]
+            )
         yield callbacks
 
     def describe(self) -> list[GaugeMetricFamily]:

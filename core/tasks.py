@@ -64,3 +64,11 @@ def project_task(
         )(fn)
 
     return decorator
+
+
+@project_task(name="core.retention_scan", soft_time_limit=600, time_limit=660)
+def retention_scan_task() -> dict[str, int]:
+    """Periodic (beat, daily): flag records past their retention date; nothing is deleted."""
+    from core.retention import retention_scan
+
+    return retention_scan()

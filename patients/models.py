@@ -214,3 +214,45 @@ class PriorDiagnosisEvidence(PublicIdModel):
 
     def __str__(self) -> str:
         return f"{self.diagnosis_id} {self.issuing_institution} ({self.diagnosis_date})"
+
+
+class AccessReviewFlag(models.Model):
+    """A read or write of a patient's record by someone outside the patient's care team, found in
+    the audit log for operations to review (the audit row itself never changes)."""
+
+    audit_event = models.OneToOneField(
+        "core.AuditEvent",
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,  # the audit log outlives everything
+    )
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_role = models.CharField(max_length=32)
+    reason = models.CharField(max_length=64)
+    flagged_at = models.DateTimeField(auto_now_add=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-flagged_at", "-id"]
+        indexes = [
+            models.Index(fields=["reviewed_at", "flagged_at"], name="access_review_open_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.actor_role} {self.actor_id} → patient {self.patient_id}: {self.reason}"
+
+
+class AccessReviewCursor(models.Model):
+    """How far the reviewer has read the audit log (one row)."""
+
+    last_audit_event_id = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"audit log reviewed up to {self.last_audit_event_id}"

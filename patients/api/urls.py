@@ -1,4 +1,4 @@
-from django.urls import re_path
+from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
 from core.api import UUID_PATTERN
@@ -8,6 +8,12 @@ from patients.api.evidence import (
     PatientEvidenceDocumentView,
     PatientEvidenceListView,
     PatientEvidenceVerifyView,
+)
+from patients.api.privacy import (
+    AccessReviewListView,
+    AccessReviewResolveView,
+    MyDataExportView,
+    RetentionReportView,
 )
 from patients.api.views import PatientViewSet
 
@@ -30,5 +36,13 @@ urlpatterns = [
     re_path(
         rf"{EVIDENCE}/verify/$", PatientEvidenceVerifyView.as_view(), name="patient-evidence-verify"
     ),
+    path("me/data-export/", MyDataExportView.as_view(), name="my-data-export"),
+    path("access-reviews/", AccessReviewListView.as_view(), name="access-reviews"),
+    path(
+        "access-reviews/<int:flag_id>/resolve/",
+        AccessReviewResolveView.as_view(),
+        name="access-review-resolve",
+    ),
+    path("retention-report/", RetentionReportView.as_view(), name="retention-report"),
     *router.urls,
 ]

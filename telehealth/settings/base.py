@@ -159,6 +159,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "prescriptions.expire",
         "schedule": 60.0 * 5,
     },
+    "patients-access-review-scan": {
+        "task": "patients.access_review_scan",
+        "schedule": 60.0 * 5,
+    },
+    "core-retention-scan": {
+        "task": "core.retention_scan",
+        "schedule": 60.0 * 60 * 24,
+    },
 }
 
 # --- Auth --------------------------------------------------------------------------------------
