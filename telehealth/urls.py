@@ -2,13 +2,12 @@ from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts import pages as doctor_pages
 from accounts.signin_views import ThrottledLoginView, second_factor
 from core.observability import metrics_view
-from core.views import healthz
+from core.views import healthz, home, icd10_options
 from patients import pages as patient_pages
 from payments import pages as payment_pages
 from pharmacy import pages as pharmacy_pages
@@ -35,7 +34,7 @@ api_v1 = [
 ]
 
 urlpatterns = [
-    path("", TemplateView.as_view(template_name="home.html"), name="home"),
+    path("", home, name="home"),
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
@@ -47,6 +46,11 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include(api_v1)),
     path("video/", include("video.urls")),
+    # Pages of the staff roles: the clinic console, the doctor's workstation, pharmacist review.
+    path("console/", include("clinics.pages")),
+    path("workstation/", include("consultations.pages")),
+    path("review/", include("prescriptions.pages")),
+    path("icd10/options/", icd10_options, name="icd10-options"),
     path("m/", include((mobile_pages, "mobile"))),
     path("doctors/", include((doctor_pages.urlpatterns, "doctors"))),
     path("operations/", include("operations.pages")),
