@@ -8,7 +8,6 @@ from django import forms
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -78,16 +77,6 @@ def error_context(error: DomainError, messages: Mapping[str, Any] | None = None)
     page's language when the page knows the code."""
     message = (messages or {}).get(error.code) or error.message
     return {"code": error.code, "message": message, "fields": error.fields}
-
-
-def safe_next(request: HttpRequest, fallback: str) -> str:
-    """The `next` the form carried if it stays on this site, else `fallback`."""
-    candidate = request.POST.get("next") or request.GET.get("next") or ""
-    if candidate and url_has_allowed_host_and_scheme(
-        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return candidate
-    return fallback
 
 
 def picker_attrs(*, options_url: str, name: str, datalist: str) -> dict[str, str]:
