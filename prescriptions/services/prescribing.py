@@ -158,8 +158,10 @@ def prescription_create(
     now = timezone.now()
     today = timezone.localdate(now)
     with transaction.atomic(durable=True):
+        # Only the consultation row: PostgreSQL refuses FOR UPDATE on the outer join to the
+        # doctor, who is null on a walk-in not yet taken.
         consultation = (
-            Consultation.objects.select_for_update()
+            Consultation.objects.select_for_update(of=("self",))
             .select_related("patient", "doctor__user")
             .get(pk=consultation.pk)
         )
@@ -204,7 +206,7 @@ def prescription_create(
 
 def _lock_draft(prescription: Prescription, actor: Actor) -> Prescription:
     locked = (
-        Prescription.objects.select_for_update()
+        Prescription.objects.select_for_update(of=("self",))
         .select_related("consultation__patient", "consultation__doctor__user", "patient")
         .get(pk=prescription.pk)
     )
