@@ -211,6 +211,18 @@ def _dead_notification_context(objects: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _quality(name: str) -> Any:
+    """A context builder or relevance check of the quality app (quality/messages.py), imported
+    when first called: the quality app's services import this module."""
+
+    def call(objects: dict[str, Any]) -> Any:
+        from quality import messages
+
+        return getattr(messages, name)(objects)
+
+    return call
+
+
 def _event(key: str, audience: str, description: str, **options: Any) -> tuple[str, EventType]:
     return key, EventType(key=key, audience=audience, description=description, **options)
 
@@ -345,6 +357,61 @@ EVENTS: dict[str, EventType] = dict(
             channels=frozenset({"sms"}),
             build_context=_login_code_context,
             still_relevant=_login_code_usable,
+        ),
+        _event(
+            "feedback_request",
+            PATIENT,
+            "After a completed consultation: a link to rate the visit",
+            deferrable=True,
+            build_context=_quality("feedback_context"),
+            still_relevant=_quality("feedback_still_open"),
+        ),
+        _event(
+            "feedback_reminder",
+            PATIENT,
+            "The visit has not been rated yet (withdrawn once it is)",
+            deferrable=True,
+            build_context=_quality("feedback_context"),
+            still_relevant=_quality("feedback_still_open"),
+        ),
+        _event(
+            "complaint_received",
+            "complainant",
+            "The complaint was received",
+            build_context=_quality("complaint_context"),
+        ),
+        _event(
+            "complaint_update",
+            "complainant",
+            "Operations answered the complaint",
+            build_context=_quality("complaint_context"),
+        ),
+        _event(
+            "complaint_closed",
+            "complainant",
+            "The complaint was closed with its resolution",
+            build_context=_quality("complaint_context"),
+        ),
+        _event(
+            "complaint_assigned",
+            OPERATIONS,
+            "A complaint was assigned to you",
+            channels=frozenset({"in_app"}),
+            build_context=_quality("complaint_context"),
+        ),
+        _event(
+            "complaint_overdue",
+            OPERATIONS,
+            "A complaint is past its deadline",
+            channels=frozenset({"in_app"}),
+            build_context=_quality("complaint_context"),
+        ),
+        _event(
+            "review_assigned",
+            "reviewer",
+            "Sampled work to score for the clinical quality review",
+            channels=frozenset({"in_app"}),
+            build_context=_quality("review_context"),
         ),
     ]
 )

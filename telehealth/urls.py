@@ -31,6 +31,7 @@ api_v1 = [
     path("", include("video.api.urls")),
     path("", include("prescriptions.api.urls")),
     path("", include("pharmacy.api.urls")),
+    path("", include("quality.api.urls")),
 ]
 
 urlpatterns = [
@@ -54,6 +55,7 @@ urlpatterns = [
     path("m/", include((mobile_pages, "mobile"))),
     path("doctors/", include((doctor_pages.urlpatterns, "doctors"))),
     path("operations/", include("operations.pages")),
+    path("quality/", include("quality.pages")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]

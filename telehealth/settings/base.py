@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "pharmacy",
     "video",
     "operations",
+    "quality",
     # Local stand-ins for WeChat Pay, Alipay and the courier; production settings drop them.
     "provider_emulators",
     "courier_emulator",
@@ -507,6 +508,118 @@ CELERY_BEAT_SCHEDULE["pharmacy-pickup-reminders"] = {
     "task": "pharmacy.pickup_reminders",
     "schedule": 60.0 * 15,
 }
+
+# --- Quality -----------------------------------------------------------------------------------
+# Post-visit feedback: the patient of a completed consultation is invited this long after it
+# ended (the collector looks back QUALITY_FEEDBACK_LOOKBACK_HOURS for visits it has not invited
+# yet); the survey link works for QUALITY_FEEDBACK_LINK_DAYS; reminders go this many hours after
+# the invitation while nobody has answered.
+QUALITY_FEEDBACK_DELAY_MINUTES = env.int("QUALITY_FEEDBACK_DELAY_MINUTES", default=10)
+QUALITY_FEEDBACK_LOOKBACK_HOURS = env.int("QUALITY_FEEDBACK_LOOKBACK_HOURS", default=48)
+QUALITY_FEEDBACK_LINK_DAYS = env.int("QUALITY_FEEDBACK_LINK_DAYS", default=7)
+QUALITY_FEEDBACK_REMINDER_HOURS = env.list(
+    "QUALITY_FEEDBACK_REMINDER_HOURS", cast=int, default=[24, 72]
+)
+# Complaints: a new complaint is to be triaged within QUALITY_COMPLAINT_TRIAGE_HOURS; once
+# triaged, closed within its severity's hours (both counted from submission). Past the deadline
+# the escalation task flags it and tells operations.
+QUALITY_COMPLAINT_TRIAGE_HOURS = env.int("QUALITY_COMPLAINT_TRIAGE_HOURS", default=24)
+QUALITY_COMPLAINT_SLA_HOURS = {
+    "critical": env.int("QUALITY_COMPLAINT_SLA_CRITICAL_HOURS", default=24),
+    "high": env.int("QUALITY_COMPLAINT_SLA_HIGH_HOURS", default=72),
+    "medium": env.int("QUALITY_COMPLAINT_SLA_MEDIUM_HOURS", default=120),
+    "low": env.int("QUALITY_COMPLAINT_SLA_LOW_HOURS", default=240),
+}
+# Clinical quality review: each week the share QUALITY_REVIEW_SAMPLE_RATE of every doctor's
+# completed consultations and of their approved prescriptions is drawn (rounded up, at least
+# QUALITY_REVIEW_MIN_PER_DOCTOR of each kind the doctor has; a doctor's own rate, set in the
+# admin, overrides it). The draw is repeatable from QUALITY_REVIEW_SAMPLE_SEED and the week.
+# Reviewers: doctors and pharmacists of intermediate title or above; they have
+# QUALITY_REVIEW_DUE_DAYS after the week to score.
+QUALITY_REVIEW_SAMPLE_RATE = env.str("QUALITY_REVIEW_SAMPLE_RATE", default="0.05")
+QUALITY_REVIEW_MIN_PER_DOCTOR = env.int("QUALITY_REVIEW_MIN_PER_DOCTOR", default=1)
+QUALITY_REVIEW_SAMPLE_SEED = env.str("QUALITY_REVIEW_SAMPLE_SEED", default="gd2h-quality-review")
+QUALITY_REVIEWER_DOCTOR_TITLES = env.list(
+    "QUALITY_REVIEWER_DOCTOR_TITLES", default=["attending", "associate_chief", "chief"]
+)
+QUALITY_REVIEWER_PHARMACIST_TITLES = env.list(
+    "QUALITY_REVIEWER_PHARMACIST_TITLES", default=["supervising", "associate_chief", "chief"]
+)
+QUALITY_REVIEW_DUE_DAYS = env.int("QUALITY_REVIEW_DUE_DAYS", default=7)
+# Terminal uptime: how often the sampler records terminal status changes.
+QUALITY_TERMINAL_SAMPLE_SECONDS = env.float("QUALITY_TERMINAL_SAMPLE_SECONDS", default=60.0)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "quality-feedback-invite": {"task": "quality.feedback_invite", "schedule": 60.0 * 5},
+        "quality-feedback-reminders": {
+            "task": "quality.feedback_reminders",
+            "schedule": 60.0 * 15,
+        },
+        "quality-complaints-escalate": {
+            "task": "quality.complaints_escalate",
+            "schedule": 60.0 * 15,
+        },
+        # Mondays 02:00 Asia/Shanghai: the week that just ended.
+        "quality-reviews-sample": {
+            "task": "quality.reviews_sample",
+            "schedule": crontab(day_of_week=1, hour=2, minute=0),
+        },
+        "quality-terminal-status-sample": {
+            "task": "quality.terminal_status_sample",
+            "schedule": QUALITY_TERMINAL_SAMPLE_SECONDS,
+        },
+    }
+)
+
+# --- FHIR and the regulator feed ---------------------------------------------------------------
+# The facade's canonical base: our identifier and code systems are <base>/sid/<name>, our
+# extensions <base>/StructureDefinition/<name>. Keep it stable once partners store identifiers.
+FHIR_CANONICAL_BASE = env.str("FHIR_CANONICAL_BASE", default=f"{SITE_URL}/fhir").rstrip("/")
+FHIR_PAGE_SIZE = env.int("FHIR_PAGE_SIZE", default=20)
+FHIR_MAX_PAGE_SIZE = env.int("FHIR_MAX_PAGE_SIZE", default=100)
+# Lifetime of a system client's bearer token (SMART backend services: at most five minutes).
+FHIR_SYSTEM_TOKEN_SECONDS = env.int("FHIR_SYSTEM_TOKEN_SECONDS", default=300)
+# Validate every response against the fhir.resources models before sending it (tests, staging).
+FHIR_VALIDATE_RESPONSES = env.bool("FHIR_VALIDATE_RESPONSES", default=False)
+# The regulator feed: finished consultations, prescriptions and dispenses reported to the
+# provincial supervision platform, batched daily at REGULATOR_FEED_SEND_AT (Asia/Shanghai), each
+# record with its SM3 digest, the request signed HMAC-SM3 with the platform-issued secret.
+# Unset URL: this server's emulator. Records finished before REGULATOR_FEED_SINCE (a date) are
+# never reported.
+REGULATOR_FEED_ENABLED = env.bool("REGULATOR_FEED_ENABLED", default=True)
+REGULATOR_FEED_URL = env.str(
+    "REGULATOR_FEED_URL", default="http://127.0.0.1:8000/emulators/regulator/api/batches"
+)
+REGULATOR_FEED_APP_ID = env.str("REGULATOR_FEED_APP_ID", default="GD2H-ONLINE-HOSPITAL")
+REGULATOR_FEED_SECRET = env.str(
+    "REGULATOR_FEED_SECRET", default="development-only-regulator-feed-secret"
+)
+REGULATOR_FEED_ORG_CODE = env.str("REGULATOR_FEED_ORG_CODE", default="GD2H")
+REGULATOR_FEED_SINCE = env.str("REGULATOR_FEED_SINCE", default="")
+REGULATOR_FEED_SEND_AT = env.str("REGULATOR_FEED_SEND_AT", default="01:30")
+REGULATOR_FEED_BATCH_SIZE = env.int("REGULATOR_FEED_BATCH_SIZE", default=2000)
+REGULATOR_FEED_TIMEOUT_SECONDS = env.float("REGULATOR_FEED_TIMEOUT_SECONDS", default=30.0)
+REGULATOR_FEED_RETRY_BASE_SECONDS = env.float("REGULATOR_FEED_RETRY_BASE_SECONDS", default=300.0)
+REGULATOR_FEED_RETRY_MAX_SECONDS = env.float("REGULATOR_FEED_RETRY_MAX_SECONDS", default=3600.0)
+REGULATOR_FEED_LEASE_SECONDS = env.float("REGULATOR_FEED_LEASE_SECONDS", default=300.0)
+REGULATOR_FEED_QUEUE = env.str("REGULATOR_FEED_QUEUE", default="default")
+# The emulator: answer 503 to everything (a demo of the platform being down), and how far a
+# signed timestamp may be from its clock.
+REGULATOR_EMULATOR_DOWN = env.bool("REGULATOR_EMULATOR_DOWN", default=False)
+REGULATOR_EMULATOR_MAX_AGE_SECONDS = env.int("REGULATOR_EMULATOR_MAX_AGE_SECONDS", default=300)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "regulator-feed-collect": {"task": "interop.regulator_collect", "schedule": 60.0 * 10},
+        "regulator-feed-daily": {
+            "task": "interop.regulator_daily",
+            "schedule": crontab(
+                hour=REGULATOR_FEED_SEND_AT.split(":")[0],
+                minute=REGULATOR_FEED_SEND_AT.split(":")[1],
+            ),
+        },
+        "regulator-feed-sweep": {"task": "interop.regulator_sweep", "schedule": 60.0 * 5},
+    }
+)
 
 # --- Video -------------------------------------------------------------------------------------
 # WebRTC signaling runs over Django Channels: an in-process channel layer embedded (one web
