@@ -66,6 +66,11 @@ if apps.is_installed("provider_emulators"):
 # The courier's emulator, likewise.
 if apps.is_installed("courier_emulator"):
     urlpatterns.append(path("emulators/courier/", include("courier_emulator.urls")))
+# The read-only FHIR facade, and the supervision platform's emulator (not in production).
+if apps.is_installed("interop"):
+    urlpatterns.append(path("fhir/", include("interop.fhir.urls")))
+if apps.is_installed("regulator_emulator"):
+    urlpatterns.append(path("emulators/regulator/", include("regulator_emulator.urls")))
 
 handler404 = "core.api.errors.not_found"
 handler500 = "core.api.errors.server_error"

@@ -55,9 +55,12 @@ INSTALLED_APPS = [
     "video",
     "operations",
     "quality",
+    "interop",
     # Local stand-ins for WeChat Pay, Alipay and the courier; production settings drop them.
     "provider_emulators",
     "courier_emulator",
+    # The provincial supervision platform's stand-in, likewise.
+    "regulator_emulator",
 ]
 
 MIDDLEWARE = [

@@ -71,7 +71,7 @@ REST_FRAMEWORK = {
 INSTALLED_APPS = [
     app
     for app in INSTALLED_APPS  # noqa: F405
-    if app not in ("provider_emulators", "courier_emulator")
+    if app not in ("provider_emulators", "courier_emulator", "regulator_emulator")
 ]
 CELERY_BEAT_SCHEDULE = {
     name: entry
@@ -111,6 +111,27 @@ ALIPAY_APPID = env.str("ALIPAY_APPID")
 ALIPAY_SELLER_ID = env.str("ALIPAY_SELLER_ID")
 ALIPAY_APP_PRIVATE_KEY_PATH = env.str("ALIPAY_APP_PRIVATE_KEY_PATH")
 ALIPAY_PUBLIC_KEY_PATH = env.str("ALIPAY_PUBLIC_KEY_PATH")
+
+# The regulator feed: off unless enabled, and then only towards the real supervision platform
+# (HTTPS, never the emulator's default URL) with the credentials it issued.
+REGULATOR_FEED_ENABLED = env.bool("REGULATOR_FEED_ENABLED", default=False)
+if REGULATOR_FEED_ENABLED:
+    REGULATOR_FEED_URL = env.str("REGULATOR_FEED_URL", default="")
+    REGULATOR_FEED_APP_ID = env.str("REGULATOR_FEED_APP_ID", default="")
+    REGULATOR_FEED_SECRET = env.str("REGULATOR_FEED_SECRET", default="")
+    REGULATOR_FEED_ORG_CODE = env.str("REGULATOR_FEED_ORG_CODE", default="")
+    if not (
+        REGULATOR_FEED_URL.startswith("https://")
+        and REGULATOR_FEED_APP_ID
+        and len(REGULATOR_FEED_SECRET) >= 32
+        and REGULATOR_FEED_ORG_CODE
+    ):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            "REGULATOR_FEED_ENABLED needs REGULATOR_FEED_URL (https://), REGULATOR_FEED_APP_ID, "
+            "REGULATOR_FEED_SECRET (at least 32 characters) and REGULATOR_FEED_ORG_CODE"
+        )
 
 # HTTPS is terminated at the reverse proxy, which sets X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
