@@ -203,11 +203,15 @@ class StockViewSet(viewsets.GenericViewSet, mixins.ListModelMixin):
         )
         return Response(StockMovementSerializer(movement).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(responses=StockMovementSerializer(many=True))
-    @action(detail=False, methods=["get"], filterset_class=StockMovementFilter)
-    def movements(self, request: Request) -> Response:
-        movements = selectors.stock_movements_visible_to(
-            actor=actor_from_request(request)
+
+class StockMovementViewSet(viewsets.GenericViewSet, mixins.ListModelMixin):
+    """Every change of the shelves, newest first: staff their facility's, operations all."""
+
+    serializer_class = StockMovementSerializer
+    filterset_class = StockMovementFilter
+    queryset = StockMovement.objects.none()
+
+    def get_queryset(self) -> QuerySet[StockMovement]:
+        return selectors.stock_movements_visible_to(
+            actor=actor_from_request(self.request)
         ).order_by("-occurred_at", "-pk")
-        page = self.paginate_queryset(self.filter_queryset(movements))
-        return self.get_paginated_response(StockMovementSerializer(page, many=True).data)

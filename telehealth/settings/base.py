@@ -273,6 +273,8 @@ SPECTACULAR_SETTINGS = {
         "TerminationReasonEnum": "consultations.models.TerminationReason",
         "ConsentMethodEnum": "patients.models.ConsentMethod",
         "VerificationMethodEnum": "patients.models.VerificationMethod",
+        "FulfilmentStatusEnum": "pharmacy.models.FulfilmentStatus",
+        "TrackingStatusEnum": "pharmacy.models.TrackingStatus",
     },
 }
 
