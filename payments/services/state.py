@@ -6,7 +6,6 @@ flows that call these steps.
 """
 
 import datetime
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -166,12 +165,3 @@ def order_flag_attention(
             dedupe_key=f"order:{order.pk}:attention:{reason}:{reference}",
             now=now,
         )
-
-
-def order_snapshot(order: PaymentOrder) -> dict[str, Any]:
-    return {
-        "status": order.status,
-        "paid_fen": order.paid_fen,
-        "refunded_fen": order.refunded_fen,
-        "refund_pending_fen": order.refund_pending_fen,
-    }

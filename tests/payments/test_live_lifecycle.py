@@ -190,7 +190,14 @@ def test_operations_refund_in_parts_up_to_what_was_paid(providers_live, provider
         "succeeded",
     ]
     assert emulator_trade(provider=provider, out_trade_no=attempt.out_trade_no).refunded_fen == 5350
-    assert order.ledger.filter(kind="refund_succeeded").count() == 2
+    sources = list(order.ledger.filter(kind="refund_succeeded").values_list("source", flat=True))
+    if provider == "wechatpay":
+        # WeChat Pay settles a moment later and says so in its refund callback.
+        assert sources == ["callback", "callback"]
+    else:
+        # Alipay settles at once: its answer and its notification race; either settles it.
+        assert len(sources) == 2
+        assert set(sources) <= {"callback", "provider_reply"}
     nothing_left = operations.post(refund_url, {"amount_fen": 1, "reason": "再退"})
     assert (nothing_left.status_code, nothing_left.json()["code"]) == (409, "refund_exceeds_paid")
     assert_ledger_agrees(order)

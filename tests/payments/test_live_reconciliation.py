@@ -132,9 +132,10 @@ def test_the_daily_task_reconciles_every_provider_for_the_day(providers_live):
     today = timezone.localdate()
     paid_sale(provider="wechatpay")
 
-    result = reconcile_daily_task.apply(args=[today.isoformat()]).get()
+    run = reconcile_daily_task.apply(args=[today.isoformat()])
 
-    assert result == {"wechatpay": "completed", "alipay": "completed"}
+    assert run.successful()
+    assert run.result == {"wechatpay": "completed", "alipay": "completed"}
     wechatpay = ReconciliationReport.objects.get(provider="wechatpay", bill_date=today)
     alipay = ReconciliationReport.objects.get(provider="alipay", bill_date=today)
     assert (wechatpay.matched, wechatpay.provider_lines) == (1, 1)
