@@ -74,9 +74,9 @@ def test_the_request_id_travels_in_task_headers_and_binds_in_the_worker() -> Non
 
 
 def test_metrics_endpoint(settings: object) -> None:
-    from tests.factories import make_user
-
     from django.utils import timezone
+
+    from tests.factories import make_user
 
     Notification.objects.create(
         event="notification_dead",
@@ -88,12 +88,13 @@ def test_metrics_endpoint(settings: object) -> None:
         next_attempt_at=timezone.now(),
     )
     client = Client()
-    client.get("/healthz")
+    assert client.get("/verify/ca.pem").status_code == 200
     body = client.get("/metrics").content.decode()
-    assert (
-        'telehealth_http_request_duration_seconds_count{method="GET",route="healthz",status="2xx"}'
-        in body
+    sample = (
+        'telehealth_http_request_duration_seconds_count{method="GET",route="verify/ca.pem",'
+        'status="2xx"}'
     )
+    assert sample in body
     assert 'telehealth_outbox_notifications{status="pending"} 1.0' in body
     settings.METRICS_TOKEN = "scrape-secret"  # type: ignore[attr-defined]
     assert client.get("/metrics").status_code == 403
