@@ -13,7 +13,7 @@ from core.exceptions import ConflictError
 from core.models import AuditAction
 from core.services import audit_record
 from notifications.services import notify
-from payments.models import FulfilmentMethod, PaymentOrder
+from payments.models import FulfilmentMethod, OrderStatus, PaymentOrder
 from pharmacy.models import (
     METHOD_STATUSES,
     TRANSITIONS,
@@ -131,6 +131,10 @@ def fulfilment_start(
     again for the same order returns the fulfilment it made.
     """
     now = now or timezone.now()
+    if order.status != OrderStatus.PAID:
+        raise ConflictError(
+            "Only a paid order is fulfilled.", code="order_not_paid", extra={"status": order.status}
+        )
     if order.prescription_id is None:
         return None
     existing = Fulfilment.objects.filter(order=order).first()

@@ -9,6 +9,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from core.exceptions import ConflictError
 from core.models import AuditEvent
 from notifications.models import Notification
 from payments.models import OrderStatus
@@ -107,6 +108,14 @@ def test_an_order_without_a_prescription_has_nothing_to_fulfil() -> None:
     order.prescription = None
     with transaction.atomic():
         assert fulfilment_start(order=order) is None
+    assert Fulfilment.objects.count() == 0
+
+
+def test_an_unpaid_order_is_not_fulfilled() -> None:
+    order = make_paid_order(make_prescription(), status=OrderStatus.PENDING)
+    with pytest.raises(ConflictError) as refused, transaction.atomic():
+        fulfilment_start(order=order)
+    assert refused.value.code == "order_not_paid"
     assert Fulfilment.objects.count() == 0
 
 
