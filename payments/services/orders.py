@@ -389,7 +389,14 @@ def _start_attempt(
         provider=provider, channel=channel, status__in=LIVE_ATTEMPT_STATUSES
     ).first()
     if attempt is not None:
-        return attempt, attempt.status == AttemptStatus.OPEN
+        if attempt.amount_fen == order.payable_fen:
+            return attempt, attempt.status == AttemptStatus.OPEN
+        # Left over from before the patient changed their choice (its creation failed): it
+        # must not be paid any more, at the provider either.
+        attempt.status = AttemptStatus.CLOSED
+        attempt.closed_at = timezone.now()
+        attempt.save(update_fields=["status", "closed_at"])
+        _close_attempts_after_commit([attempt.pk])
     sequence = order.attempts.count() + 1
     attempt = PaymentAttempt.objects.create(
         order=order,

@@ -94,3 +94,43 @@ def test_the_same_idempotency_key_replays_the_first_answer(providers_live):
     assert "Idempotent-Replayed" not in first.headers
     assert (reused.status_code, reused.json()["code"]) == (422, "idempotency_key_reused")
     assert list(PaymentAttempt.objects.values_list("provider", "channel")) == [("alipay", "wap")]
+
+
+def test_a_provider_order_left_from_an_earlier_choice_is_not_reused(providers_live, settings):
+    settings.PAYMENT_DELIVERY_FEE_FEN = 1000
+    sale = make_sale()
+    # Paying for pickup reached nowhere (the provider was unreachable): the attempt stayed.
+    stale = PaymentAttempt.objects.create(
+        order=sale.order,
+        provider="wechatpay",
+        channel="native",
+        out_trade_no=f"{sale.order.number}-1",
+        amount_fen=5350,
+        expires_at=sale.order.expires_at,
+    )
+    with platform(providers_live, sale.patient_user) as patient:
+        order_url = f"/api/v1/orders/{sale.order.public_id}/"
+        changed = patient.post(
+            f"{order_url}fulfilment/",
+            json={
+                "method": "delivery",
+                "delivery_address": {
+                    "recipient": "陈志强",
+                    "phone": "13800138000",
+                    "province": "广东省",
+                    "city": "广州市",
+                    "district": "越秀区",
+                    "detail": "东风中路 483 号",
+                },
+            },
+        )
+        assert changed.status_code == 200, changed.text
+        started = patient.post(
+            f"{order_url}pay/", json={"provider": "wechatpay", "channel": "native"}
+        )
+
+    assert started.status_code == 200, started.text
+    assert started.json()["payment"]["amount_fen"] == 6350
+    assert started.json()["payment"]["out_trade_no"] == f"{sale.order.number}-2"
+    stale.refresh_from_db()
+    assert stale.status == "closed"
