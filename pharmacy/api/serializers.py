@@ -147,7 +147,8 @@ class FulfilmentOutputSerializer(serializers.ModelSerializer):
 
 class FulfilmentDetailSerializer(FulfilmentOutputSerializer):
     """One fulfilment with its timeline. The pickup code and QR payload are shown to the
-    patient only (context `show_pickup_code`): staff scan what the patient shows them."""
+    patient only (context `show_pickup_code`), while the medicine waits: staff scan what the
+    patient shows them."""
 
     pickup = serializers.SerializerMethodField()
     delivery_address = serializers.SerializerMethodField()
@@ -168,7 +169,7 @@ class FulfilmentDetailSerializer(FulfilmentOutputSerializer):
 
     @extend_schema_field(PickupSerializer(allow_null=True))
     def get_pickup(self, fulfilment: Fulfilment) -> Any:
-        if not self.context.get("show_pickup_code") or not fulfilment.pickup_code:
+        if not self.context.get("show_pickup_code") or fulfilment.status != "ready_for_pickup":
             return None
         return PickupSerializer(fulfilment).data
 
