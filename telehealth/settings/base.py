@@ -8,6 +8,7 @@ Production settings (telehealth.settings.production) build on this module and re
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 from celery.schedules import crontab
@@ -650,7 +651,7 @@ VIDEO_ROOM_TOKEN_SECONDS = env.int("VIDEO_ROOM_TOKEN_SECONDS", default=120)
 # --- Logs and metrics (core/observability.py) --------------------------------------------------
 # JSON lines carrying the request id (carried into Celery tasks too); "plain" for a terminal.
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "core.observability.RequestIdFilter"}},

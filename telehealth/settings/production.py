@@ -7,7 +7,7 @@ SQLite or in-process tasks).
 """
 
 from telehealth.settings.base import *  # noqa: F403
-from telehealth.settings.base import env
+from telehealth.settings.base import LOGGING, env
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
 PATIENT_DATA_KEYS = env.list("PATIENT_DATA_KEYS")
@@ -26,7 +26,7 @@ if len(SIGNING_CA_KEY_SECRET) < 32:
     raise ImproperlyConfigured("SIGNING_CA_KEY_SECRET must be set (at least 32 characters)")
 
 DEBUG = False
-LOGGING["handlers"]["console"]["formatter"] = env.str("LOG_FORMAT", default="json")  # noqa: F405
+LOGGING["handlers"]["console"]["formatter"] = env.str("LOG_FORMAT", default="json")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)

@@ -35,10 +35,10 @@ def test_log_lines_are_json_with_the_request_id() -> None:
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
 
-    def view(request: object) -> object:
-        logger.info("handled %s", "request")
-        from django.http import HttpResponse
+    from django.http import HttpRequest, HttpResponse
 
+    def view(request: HttpRequest) -> HttpResponse:
+        logger.info("handled %s", "request")
         return HttpResponse("ok")
 
     from django.test import RequestFactory
