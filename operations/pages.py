@@ -6,6 +6,7 @@ Views are thin: operations' selectors compute the figures, the apps' own selecto
 list and change what belongs to them (orders, reconciliation reports, dead notifications).
 """
 
+from dataclasses import replace
 from typing import Any
 
 from django.contrib import messages
@@ -47,6 +48,12 @@ DASHBOARD_REPORTS = 6
 CHART_DAYS = 30
 
 operations_page = role_required(Role.OPERATIONS)
+# The terminal's status names (the model's choices are bare English words).
+TERMINAL_STATUS_LABELS = {
+    "online": _("Online"),
+    "offline": _("Offline"),
+    "maintenance": _("Maintenance"),
+}
 
 
 def _yuan(fen: int) -> str:
@@ -98,7 +105,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         {
             "today": today,
             "consultations": selectors.consultations_today_by_status(actor=actor, today=today),
-            "terminals": selectors.terminals_by_status(actor=actor),
+            "terminals": [
+                replace(row, label=str(TERMINAL_STATUS_LABELS.get(row.status, row.label)))
+                for row in selectors.terminals_by_status(actor=actor)
+            ],
             "payments": selectors.payments_today(actor=actor, today=today),
             "attention": attention,
             "reports": list(reconciliation_reports_for(actor=actor)[:DASHBOARD_REPORTS]),

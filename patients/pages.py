@@ -30,6 +30,7 @@ from accounts.pages import TITLE_LABELS
 from core.actors import actor_from_request, client_ip
 from core.exceptions import DomainError, NotFoundError
 from core.pages import role_required
+from core.views import error_context
 from notifications import otp
 from patients.identity import normalize_phone
 from payments.models import PAYABLE_STATUSES, UNPAYABLE_FINAL_STATUSES, PaymentOrder
@@ -115,9 +116,10 @@ class FormErrors:
 
     @classmethod
     def from_error(cls, error: DomainError) -> "FormErrors":
+        shown = error_context(error, ERROR_MESSAGES)
         return cls(
-            code=error.code,
-            message=str(ERROR_MESSAGES.get(error.code, error.message)),
+            code=shown["code"],
+            message=str(shown["message"]),
             fields={
                 name: [_field_message(str(message)) for message in messages]
                 for name, messages in error.fields.items()
