@@ -35,7 +35,13 @@ from core.exceptions import DomainError, NotFoundError
 from core.models import AuditAction
 from core.pages import role_required
 from core.services import audit_record
-from core.views import PICKER_OPTIONS, add_domain_error, error_context, picker_attrs
+from core.views import (
+    PICKER_OPTIONS,
+    add_domain_error,
+    error_context,
+    picker_attrs,
+    plain_number,
+)
 from patients import evidence as evidence_services
 from patients.models import GUARDIAN_REQUIRED_UNDER_YEARS, Patient
 from prescriptions import selectors as prescription_selectors
@@ -282,7 +288,7 @@ def _editor(prefix: str, data: Any = None, prescription: Prescription | None = N
         row_initial = [
             {
                 "drug": item.drug.code,
-                "dose": item.dose.normalize(),
+                "dose": plain_number(item.dose),
                 "frequency": item.frequency,
                 "route": item.route,
                 "days_supply": item.days_supply,
@@ -478,6 +484,8 @@ def _rx_block(prescription: Prescription, forms_: dict[str, Any]) -> dict[str, A
     key = str(prescription.public_id)
     is_draft = prescription.status == PrescriptionStatus.DRAFT
     warnings = list(prescription.warnings.all())
+    for item in prescription.items.all():
+        item.dose_text = plain_number(item.dose)  # type: ignore[attr-defined]
     return {
         "prescription": prescription,
         "is_draft": is_draft,

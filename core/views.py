@@ -2,6 +2,7 @@
 every page module shares (service errors into forms, the ICD-10 picker's options)."""
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -77,6 +78,11 @@ def error_context(error: DomainError, messages: Mapping[str, Any] | None = None)
     page's language when the page knows the code."""
     message = (messages or {}).get(error.code) or error.message
     return {"code": error.code, "message": message, "fields": error.fields}
+
+
+def plain_number(value: Decimal) -> str:
+    """A decimal as people write it: 12.500 is "12.5", 10.000 is "10" (never "1E+1")."""
+    return format(value.normalize(), "f")
 
 
 def picker_attrs(*, options_url: str, name: str, datalist: str) -> dict[str, str]:

@@ -22,7 +22,7 @@ from core.actors import Actor, actor_from_request
 from core.dates import age_on
 from core.exceptions import DomainError, NotFoundError
 from core.pages import role_required
-from core.views import add_domain_error, error_context
+from core.views import add_domain_error, error_context, plain_number
 from prescriptions import selectors
 from prescriptions.models import Prescription, PrescriptionStatus, RejectionReason
 from prescriptions.services import lifecycle
@@ -114,6 +114,8 @@ def _detail_page(
 ) -> HttpResponse:
     patient = prescription.patient
     total = sum(item.unit_price_fen * item.quantity for item in prescription.items.all())
+    for item in prescription.items.all():
+        item.dose_text = plain_number(item.dose)  # type: ignore[attr-defined]
     context = {
         "prescription": prescription,
         "patient": patient,

@@ -570,3 +570,25 @@ def test_an_empty_pickup_form_asks_for_the_code(site: Site):
     assert response.context["form"].non_field_errors() == [
         "Type the pickup code or scan the QR code."
     ]
+
+
+@pytest.mark.parametrize(
+    ("role", "start"),
+    [
+        (Role.CLINIC_STAFF, "/console/"),
+        (Role.DOCTOR, "/workstation/"),
+        (Role.PHARMACIST, "/review/"),
+        (Role.PATIENT, "/m/"),
+        (Role.OPERATIONS, "/operations/"),
+    ],
+)
+def test_home_sends_each_role_to_its_start_page(role: str, start: str):
+    user = make_staff() if role == Role.CLINIC_STAFF else make_user(role=role)
+    response = client_for(user).get(reverse("home"))
+    assert (response.status_code, response["Location"]) == (302, start)
+
+
+def test_home_shows_the_front_page_to_visitors():
+    response = client_for(None).get(reverse("home"))
+    assert response.status_code == 200
+    assert reverse("login") in response.content.decode()
