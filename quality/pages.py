@@ -18,6 +18,7 @@ from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Role
@@ -75,7 +76,7 @@ STATUS_LABELS: Mapping[str, Any] = {
     "submitted": _("Submitted"),
     "triaged": _("Triaged"),
     "responded": _("Answered"),
-    "closed": _("Closed"),
+    "closed": pgettext_lazy("complaint status", "Closed"),
     "withdrawn": _("Withdrawn"),
 }
 CATEGORY_LABELS: Mapping[str, Any] = {
@@ -99,7 +100,7 @@ SUBJECT_LABELS: Mapping[str, Any] = {
     "consultation": _("Consultation"),
     "prescription": _("Prescription"),
     "payment": _("Payment"),
-    "delivery": _("Pickup or delivery"),
+    "delivery": pgettext_lazy("complaint subject", "Pickup or delivery"),
 }
 CHECKLIST_LABELS: Mapping[str, Any] = {
     "record_completeness": _("Record completeness"),
@@ -155,10 +156,14 @@ def label(labels: Mapping[str, Any], value: str) -> str:
 
 class DashboardForm(forms.Form):
     start = forms.DateField(
-        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=pgettext_lazy("period", "From"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
     )
     end = forms.DateField(
-        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=pgettext_lazy("period", "To"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
     )
     by = forms.ChoiceField(
         label=_("Per"), required=False, choices=[(key, DIMENSION_LABELS[key]) for key in DIMENSIONS]
