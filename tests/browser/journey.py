@@ -7,6 +7,7 @@
     prescription = pharmacist_approves(journey, prescription)
     ...  # the patient pays on the phone pages
     staff_hands_over(journey, code)
+    release_stock_movements_for_flush()  # on SQLite, at the end of a test that dispensed
 
 Each step drives the pages as their user would (clicks, typing, the htmx swaps), checks what
 the page shows, and saves a screenshot (`test-artifacts/browser/<name>-NN-<step>.png`). Pages
@@ -20,13 +21,14 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.db import connection
 from playwright.sync_api import Page, expect
 
 from accounts.models import User
 from clinics.models import Department, Facility, Terminal
 from consultations.models import Consultation, Slot
 from patients.models import ConsentTemplate, Patient
-from pharmacy.models import Fulfilment
+from pharmacy.models import Fulfilment, StockMovement
 from prescriptions.models import Drug, Prescription
 from prescriptions.services.formulary import formulary_load_seed
 from tests.browser.conftest import ARTIFACTS, BrowserPages
@@ -314,6 +316,24 @@ def staff_hands_over(journey: Journey, code: str) -> Fulfilment:
     expect(staff.locator("#handed-over")).to_be_visible(timeout=WAIT_MS)
     journey.snap(staff, "handed-over")
     return Fulfilment.objects.get(pickup_code=code, facility=journey.scene.facility)
+
+
+def release_stock_movements_for_flush() -> None:
+    """Let a transactional test that dispensed empty its tables on SQLite: the stock movements
+    are append-only like the audit log (see tests.browser.server.release_audit_log_for_flush),
+    so their triggers are lifted, the rows removed and the triggers put back. Call it when the
+    test is over, after the last request, e.g. from a fixture that depends on `browser_pages`
+    (PostgreSQL's TRUNCATE needs nothing)."""
+    if connection.vendor != "sqlite":
+        return
+    triggers = importlib.import_module("pharmacy.migrations.0002_stock_movements_append_only")
+    table = connection.ops.quote_name(StockMovement._meta.db_table)
+    with connection.cursor() as cursor:
+        for statement in triggers.SQLITE_DROP:
+            cursor.execute(statement)
+        cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - the table name is the model's
+        for statement in triggers.SQLITE_CREATE:
+            cursor.execute(statement)
 
 
 def switch_to_english(page: Page) -> None:

@@ -1,20 +1,28 @@
 """The staff side of the journey in Chromium: the clinic console registers and books, the doctor
-consults and prescribes through a warning, the pharmacist approves — in Simplified Chinese, then
-the same pages in English, on the terminal's screen and on a phone, with no console errors."""
+consults and prescribes through a warning, the pharmacist approves, and (once paid) the console
+hands the medicine over — in Simplified Chinese, then the same pages in English, on the
+terminal's screen and on a phone, with no console errors."""
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
 from playwright.sync_api import Page, ViewportSize, expect
 
-from payments.models import PaymentOrder
+from payments.models import FulfilmentMethod, OrderStatus, PaymentOrder
+from pharmacy.services import fulfilment_start
 from tests.browser.conftest import BrowserPages
 from tests.browser.journey import (
     ALLERGY_REASON,
     Journey,
     doctor_consults_and_prescribes,
     pharmacist_approves,
+    release_stock_movements_for_flush,
     set_the_scene,
+    staff_hands_over,
     staff_registers_and_books,
     switch_to_english,
 )
@@ -27,11 +35,20 @@ PHONE = ViewportSize(width=390, height=844)
 FITS_THE_SCREEN = "() => document.documentElement.scrollWidth <= window.innerWidth"
 
 
+@pytest.fixture
+def stock_movements_released(browser_pages: BrowserPages) -> Iterator[None]:
+    """Set up after the browser pages, so released before the tables are emptied."""
+    yield
+    release_stock_movements_for_flush()
+
+
 def heading(page: Page) -> str:
     return page.locator("main h1").first.inner_text()
 
 
-def test_from_registration_to_the_pharmacists_approval(browser_pages: BrowserPages, settings: Any):
+def test_from_registration_to_the_handover(
+    browser_pages: BrowserPages, stock_movements_released: None, settings: Any
+):
     settings.SIGNING_PIN_SCRYPT_N = 2**4  # the sealed keys record their own cost
     journey = Journey(browser_pages, set_the_scene(), name="staff-journey")
 
@@ -58,7 +75,27 @@ def test_from_registration_to_the_pharmacists_approval(browser_pages: BrowserPag
     approved = pharmacist_approves(journey, prescription)
     assert approved.status == "approved"
     assert approved.pharmacist_signature
-    assert PaymentOrder.objects.filter(prescription=approved).count() == 1
+    order = PaymentOrder.objects.get(prescription=approved)
+
+    # The patient pays on the phone pages in tests/browser/test_journeys.py; here the order is
+    # marked paid for pickup directly, so that the console's handover runs in the browser.
+    now = timezone.now()
+    PaymentOrder.objects.filter(pk=order.pk).update(
+        status=OrderStatus.PAID,
+        paid_fen=F("payable_fen"),
+        paid_at=now,
+        fulfilment_method=FulfilmentMethod.PICKUP,
+        pickup_facility=journey.scene.facility,
+        fulfilment_chosen_at=now,
+    )
+    order.refresh_from_db()
+    with transaction.atomic():
+        ready = fulfilment_start(order=order)
+    assert ready is not None
+    handed_over = staff_hands_over(journey, ready.pickup_code)
+    assert handed_over.status == "picked_up"
+    approved.refresh_from_db()
+    assert approved.status == "dispensed"
 
     staff, doctor, pharmacist = (browser_pages.pages[n] for n in ("staff", "doctor", "pharmacist"))
     staff.goto("/console/")
