@@ -455,3 +455,31 @@ def test_a_certificate_revoked_before_signing_is_reported_one_revoked_after_is_n
         revoked_at=prescription.signed_at - datetime.timedelta(hours=1)
     )
     assert verify_prescription_signatures(prescription).problems == ["doctor:certificate_revoked"]
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_prescription_messages_render_from_a_real_prescription(language: str) -> None:
+    from notifications.events import EVENTS
+    from notifications.rendering import render
+
+    rx = make_signed()
+    lifecycle.prescription_reject(
+        actor=actor_for_user(make_pharmacist()),
+        prescription=rx.prescription,
+        reasons=["dose"],
+        comment="剂量偏低",
+    )
+    for event in ("prescription_to_review", "prescription_approved", "prescription_rejected"):
+        build = EVENTS[event].build_context
+        assert build is not None
+        message = render(
+            event=event, language=language, context=build({"prescription": rx.prescription.pk})
+        )
+        assert rx.prescription.number in message.body
+        assert rx.visit.patient.name not in message.body + message.sms
+    rejected = render(
+        event="prescription_rejected",
+        language=language,
+        context=EVENTS["prescription_rejected"].build_context({"prescription": rx.prescription.pk}),  # type: ignore[misc]
+    )
+    assert "剂量偏低" in rejected.body
