@@ -207,7 +207,8 @@ def test_records_finished_today_wait_for_tomorrows_batch(scene: Scene) -> None:
 def test_records_before_the_start_date_are_never_reported(scene: Scene, settings: Any) -> None:
     settings.REGULATOR_FEED_SINCE = (timezone.localdate() + datetime.timedelta(days=1)).isoformat()
 
-    assert services.regulator_reports_collect(now=timezone.now() + datetime.timedelta(days=2)) == 0
+    two_days_later = timezone.now() + datetime.timedelta(days=2)
+    assert services.regulator_reports_collect(now=two_days_later) == 0
     assert RegulatorReport.objects.count() == 0
 
 
