@@ -91,7 +91,9 @@ class OrderView:
 
     @property
     def polling(self) -> bool:
-        return self.order.status == OrderStatus.PENDING and self.live_attempt is not None
+        # On the order's status alone: the order and its attempts are read by two queries, and
+        # a payment landing between them must not stop the page from looking again.
+        return self.order.status == OrderStatus.PENDING
 
     @property
     def live_provider_label(self) -> str:

@@ -8,6 +8,7 @@ refreshes itself (htmx) until the medicine is handed over, delivered or returned
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path
@@ -123,6 +124,16 @@ class FulfilmentView:
     def current_waybill(self) -> Waybill | None:
         waybills = list(self.fulfilment.waybills.all())
         return waybills[-1] if waybills else None
+
+    @property
+    def courier_name(self) -> str:
+        """The courier as patients know it (waybills store the courier's code)."""
+        waybill = self.current_waybill
+        if waybill is None:
+            return ""
+        return (
+            settings.COURIER_NAME if waybill.courier == settings.COURIER_CODE else waybill.courier
+        )
 
     @property
     def dispense(self) -> Any:

@@ -32,8 +32,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
 PHONE: ViewportSize = {"width": 390, "height": 844}
 TERMINAL_SCREEN: ViewportSize = {"width": 1280, "height": 800}
-# Waits, not measurements: how long a step may take before the test gives up.
-WAIT_MS = 15_000
+# Waits, not measurements: how long a step may take before the test gives up (the payment's
+# confirmation crosses the provider emulator, the platform's callback and, for a delivery, the
+# courier's API on a machine shared with other test runs).
+WAIT_MS = 30_000
 
 
 # --- Steps shared with the journeys ---------------------------------------------------------------
