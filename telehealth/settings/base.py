@@ -276,6 +276,12 @@ SPECTACULAR_SETTINGS = {
         "VerificationMethodEnum": "patients.models.VerificationMethod",
         "FulfilmentStatusEnum": "pharmacy.models.FulfilmentStatus",
         "TrackingStatusEnum": "pharmacy.models.TrackingStatus",
+        "PrescriptionStatusEnum": "prescriptions.models.PrescriptionStatus",
+        "ConsultationStatusEnum": "consultations.models.ConsultationStatus",
+        "TerminalStatusEnum": "clinics.models.TerminalStatus",
+        "NotificationStatusEnum": "notifications.models.NotificationStatus",
+        "ComplaintStatusEnum": "quality.models.ComplaintStatus",
+        "ReviewStatusEnum": "quality.models.ReviewStatus",
     },
 }
 
