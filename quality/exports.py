@@ -3,6 +3,8 @@
 import csv
 import io
 
+from django.http import HttpResponse
+
 from prescriptions.models import RejectionReason
 from quality.models import CHECKLIST
 from quality.selectors.dashboard import QualityDashboard, QualityRow
@@ -83,3 +85,12 @@ def dashboard_csv(dashboard: QualityDashboard) -> str:
 def export_filename(dashboard: QualityDashboard) -> str:
     period = dashboard.period
     return f"quality-{dashboard.by}-{period.start.isoformat()}-{period.end.isoformat()}.csv"
+
+
+def csv_response(dashboard: QualityDashboard) -> HttpResponse:
+    """UTF-8 with a byte-order mark, so spreadsheets read the Chinese names."""
+    response = HttpResponse(
+        "\ufeff" + dashboard_csv(dashboard), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{export_filename(dashboard)}"'
+    return response

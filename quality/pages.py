@@ -26,8 +26,8 @@ from core.actors import actor_from_request, client_ip
 from core.exceptions import DomainError, NotFoundError
 from core.pages import role_required
 from prescriptions.models import RejectionReason
-from quality.api.views import csv_response
 from quality.charts import BarChart, bar_chart
+from quality.exports import csv_response
 from quality.models import (
     CHECKLIST,
     SCORE_MAX,

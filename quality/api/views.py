@@ -31,7 +31,7 @@ from quality.api.serializers import (
     TriageInputSerializer,
     WithdrawInputSerializer,
 )
-from quality.exports import dashboard_csv, export_filename
+from quality.exports import csv_response
 from quality.models import Complaint, ReviewAssignment
 from quality.selectors import complaints as complaint_selectors
 from quality.selectors import reviews as review_selectors
@@ -288,17 +288,9 @@ class DashboardView(APIView):
 
 
 class DashboardExportView(APIView):
-    """The same figures as CSV (UTF-8 with a byte-order mark, so spreadsheets read Chinese)."""
+    """The same figures as CSV."""
 
     @extend_schema(parameters=DASHBOARD_PARAMETERS, responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request: Request) -> HttpResponse:
         dashboard = _dashboard(request)
         return csv_response(dashboard)
-
-
-def csv_response(dashboard: QualityDashboard) -> HttpResponse:
-    response = HttpResponse(
-        "\ufeff" + dashboard_csv(dashboard), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="{export_filename(dashboard)}"'
-    return response
