@@ -349,6 +349,37 @@ def test_an_incomplete_address_is_shown_field_by_field_and_nothing_changes() -> 
     assert (order.fulfilment_method, order.total_fen) == ("", 5350)
 
 
+def test_an_insured_patient_sees_the_split_and_pays_only_their_part() -> None:
+    from core.actors import actor_for_user
+    from payments.services import insurance_voucher_register
+
+    sale = stocked_sale()
+    insurance_voucher_register(
+        actor=actor_for_user(sale.visit.staff),
+        patient=sale.visit.patient,
+        insurer="广州市医疗保障局",
+        member_id="440100198001010011",
+        personal_account_balance_fen=100_000,
+    )
+    client = signed_in(sale.patient_user)
+    url = f"/m/orders/{sale.order.public_id}/"
+    assert 'id="use-insurance"' in client.get(url).content.decode()
+
+    client.post(f"{url}fulfilment/", {"method": "pickup", "use_insurance": "on"})
+
+    order = sale.refresh()
+    # 53.50 insurable: the fund 60 % (32.10), the personal account half the rest (10.70).
+    assert (order.insurance_fund_fen, order.insurance_personal_fen, order.payable_fen) == (
+        3210,
+        1070,
+        1070,
+    )
+    page = client.get(url).content.decode()
+    assert "−¥32.10" in page
+    assert "−¥10.70" in page
+    assert 'id="order-payable">¥10.70<' in page
+
+
 def test_paying_before_choosing_is_refused_with_the_reason() -> None:
     sale = stocked_sale()
 
