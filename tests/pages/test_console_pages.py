@@ -567,9 +567,8 @@ def test_another_facilitys_pickup_code_is_not_found_here():
 def test_an_empty_pickup_form_asks_for_the_code(site: Site):
     response = client_for(site.staff).post(reverse("console:pickup"), {"code": ""})
     assert response.status_code == 400
-    assert response.context["form"].non_field_errors() == [
-        "Type the pickup code or scan the QR code."
-    ]
+    # Pages speak Simplified Chinese unless told otherwise.
+    assert response.context["form"].non_field_errors() == ["请输入取药码或扫描二维码。"]
 
 
 @pytest.mark.parametrize(

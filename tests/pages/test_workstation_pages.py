@@ -367,7 +367,7 @@ def test_an_unknown_drug_is_marked_on_its_row(started: Visit):
     )
     assert response.status_code == 400
     assert response.context["new_editor"].rows[0].errors["drug"] == [
-        "Unknown drug: pick one from the formulary."
+        "未知药品：请从药品目录中选择。"
     ]
     assert not Prescription.objects.exists()
 
