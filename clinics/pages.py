@@ -699,7 +699,11 @@ def _booking_context(request: HttpRequest, actor: Actor, patient: Patient) -> di
     """The slot picker: departments (with fees), their doctors, and the free slots of the day."""
     departments = list(departments_active().order_by("code"))
     by_id = {str(department.public_id): department for department in departments}
-    filters = BookingFilterForm(request.GET or None)
+    # Always bound, on today unless another day is asked for: the date field then shows it.
+    query = request.GET.copy()
+    if not query.get("date"):
+        query["date"] = timezone.localdate().isoformat()
+    filters = BookingFilterForm(query)
     _set_choices(
         filters,
         "department",
@@ -734,7 +738,7 @@ def _booking_context(request: HttpRequest, actor: Actor, patient: Patient) -> di
         (d for d in doctor_rows if str(d.user.public_id) == request.GET.get("doctor", "")), None
     )
     day = timezone.localdate()
-    if filters.is_bound and filters.is_valid() and filters.cleaned_data["date"]:
+    if filters.is_valid() and filters.cleaned_data["date"]:
         day = filters.cleaned_data["date"]
     slots = slot_selectors.slots_on_day(slot_selectors.slots_upcoming(actor=actor), day)
     slots = slot_selectors.slots_by_availability(slots, available=True)
