@@ -267,7 +267,7 @@ class ScheduleExceptionViewSet(
         body = {**ScheduleExceptionOutputSerializer(exception).data, "slots": result.as_dict()}
         return Response(body, status=status.HTTP_201_CREATED)
 
-    @extend_schema(responses=SlotGenerationSerializer)
+    @extend_schema(responses={200: SlotGenerationSerializer})
     def destroy(self, request: Request, pk: str) -> Response:
         actor = actor_from_request(request)
         exception = selectors.schedule_exception_get_for_actor(actor=actor, pk=int(pk))
