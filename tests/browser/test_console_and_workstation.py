@@ -17,6 +17,7 @@ from pharmacy.services import fulfilment_start
 from tests.browser.conftest import BrowserPages
 from tests.browser.journey import (
     ALLERGY_REASON,
+    WAIT_MS,
     Journey,
     doctor_consults_and_prescribes,
     pharmacist_approves,
@@ -97,7 +98,15 @@ def test_from_registration_to_the_handover(
     approved.refresh_from_db()
     assert approved.status == "dispensed"
 
-    staff, doctor, pharmacist = (browser_pages.pages[n] for n in ("staff", "doctor", "pharmacist"))
+    # The camera scan opens the terminal's camera (Chromium's fake one) and closes again.
+    staff = browser_pages.pages["staff"]
+    staff.click("#scan-start")
+    expect(staff.locator("#qr-reader video")).to_be_visible(timeout=WAIT_MS)
+    journey.snap(staff, "camera-scan")
+    staff.click("#scan-start")
+    expect(staff.locator("#qr-reader")).to_be_hidden(timeout=WAIT_MS)
+
+    doctor, pharmacist = browser_pages.pages["doctor"], browser_pages.pages["pharmacist"]
     staff.goto("/console/")
     assert (heading(staff), heading(pharmacist)) == ("诊所终端控制台", "处方审核")
     expect(doctor.locator("#summary h2")).to_have_text("患者摘要")
