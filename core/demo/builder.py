@@ -51,6 +51,7 @@ from patients.models import (
 from patients.services import patient_identity_columns
 from pharmacy.models import FacilityStock, StockMovement, StockMovementReason
 from prescriptions.models import Drug
+from prescriptions.services.formulary import formulary_load_seed
 from signing.models import CredentialStatus, SigningCredential
 from signing.pki import pki_init
 from signing.services import credential_issue_many
@@ -113,6 +114,7 @@ def seed_demo(*, facilities: int, patients: int, seed: int, progress: Progress) 
     before = _counts()
     with transaction.atomic(durable=True):
         departments = _seed_hospital(progress)
+        _seed_formulary(progress)
         _seed_doctors(_rng(seed, "doctors"), departments, password, today, progress)
         _seed_schedules(progress)
         _seed_pharmacists(_rng(seed, "pharmacists"), password, progress)
@@ -132,6 +134,12 @@ def seed_demo(*, facilities: int, patients: int, seed: int, progress: Progress) 
     ]
 
 
+def _seed_formulary(progress: Progress) -> None:
+    """The shipped formulary and interaction table (created or brought up to date)."""
+    counts = formulary_load_seed()
+    progress(f"  formulary: {counts['created']} drugs added, {counts['interactions']} interactions")
+
+
 def _rng(seed: int, section: str) -> random.Random:
     # A stream per section: more facilities must not shift the patients drawn after them.
     return random.Random(f"{seed}:{section}")  # noqa: S311 - reproducible demo data, not secrets
@@ -148,6 +156,7 @@ def _counts() -> dict[str, int]:
         "staff memberships": StaffMembership.objects.count(),
         "users": User.objects.count(),
         "patients": Patient.objects.count(),
+        "formulary drugs": Drug.objects.count(),
         "pharmacy stock": FacilityStock.objects.count(),
         "patient facility links": PatientFacility.objects.count(),
         "identity verifications": IdentityVerification.objects.count(),
