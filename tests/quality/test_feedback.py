@@ -62,7 +62,8 @@ def test_a_completed_consultation_gets_one_invitation_and_its_sms_carries_a_work
 
     invitation = FeedbackInvitation.objects.get()
     assert invitation.consultation_id == consultation.pk
-    assert invitation.expires_at - invitation.invited_at == datetime.timedelta(days=7)
+    link_lifetime = invitation.expires_at - invitation.invited_at
+    assert link_lifetime == datetime.timedelta(days=7)
     rows = Notification.objects.filter(event="feedback_request")
     assert [(row.channel, row.status) for row in rows] == [("sms", NotificationStatus.SENT)]
     assert rows[0].objects_ids == {"invitation": invitation.pk}
