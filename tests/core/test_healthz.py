@@ -20,6 +20,7 @@ from django.test import Client
 from pytest_django import Settings
 
 from telehealth.celery import app
+from tests.support.celery_broker import forget_broker_connections
 from tests.support.processes import (
     CeleryWorker,
     RedisServer,
@@ -47,15 +48,12 @@ def throwaway_redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def point_celery_at(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Callable[[str], None]]:
+def point_celery_at(settings: Settings) -> Iterator[Callable[[str], None]]:
     """Point the project's Celery app at another broker for one test, then put it back.
 
     `app.conf` reads the CELERY_* Django settings live, so overriding the setting moves
-    `app.conf.broker_url`. But `app.control.ping` publishes through `app.amqp.producer_pool`
-    and listens on a connection from `app.pool`, both cached for the first broker used; they are
-    replaced by empty slots (rebuilt lazily for the new broker) and restored afterwards.
+    `app.conf.broker_url`; the cached broker connections are forgotten on the way in and out
+    (tests/support/celery_broker.py says why).
     """
     pointed = False
 
@@ -63,15 +61,13 @@ def point_celery_at(
         nonlocal pointed
         settings.CELERY_TASK_ALWAYS_EAGER = False
         settings.CELERY_BROKER_URL = url
-        monkeypatch.setattr(app, "_pool", None)
-        monkeypatch.setattr(app.amqp, "_producer_pool", None)
+        forget_broker_connections()
         assert app.conf.broker_url == url
         pointed = True
 
     yield point_at
     if pointed:
-        # celery-types calls app.pool a ProducerPool; it is kombu's ConnectionPool.
-        app.pool.force_close_all()  # type: ignore[attr-defined]
+        forget_broker_connections()
 
 
 def _get_healthz(client: Client) -> tuple[int, dict[str, Any]]:

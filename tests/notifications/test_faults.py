@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,7 @@ from tests.factories import (
     make_user,
     resident_id,
 )
+from tests.support.celery_broker import celery_broker
 from tests.support.processes import (
     CeleryBeat,
     CeleryWorker,
@@ -112,32 +112,11 @@ def sms(sms_emulator: SmsEmulatorProcess) -> SmsEmulatorProcess:
     return sms_emulator
 
 
-@contextmanager
-def _broker(url: str) -> Iterator[None]:
-    """Point this process's Celery app (what `notify` publishes through) at `url`."""
-    celery: Any = app  # the pools are private attributes: reset them so they reconnect
-    saved = celery.conf.broker_url, celery.conf.result_backend
-
-    def repoint(broker: str, backend: str | None) -> None:
-        if celery._pool is not None:
-            celery._pool.force_close_all()
-        celery._pool = None
-        celery.amqp._producer_pool = None
-        celery.conf.broker_url = broker
-        celery.conf.result_backend = backend
-
-    repoint(url, url)
-    try:
-        yield
-    finally:
-        repoint(*saved)
-
-
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path)
     try:
-        with _broker(server.url):
+        with celery_broker(server.url):
             yield server
     finally:
         server.kill()

@@ -3,8 +3,6 @@ provider's success rule, retries on the provider's schedule (a real Celery worke
 WeChat Pay schedule compressed), signature probes, lost and replayed notifications, the sweep."""
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -33,6 +31,7 @@ from provider_emulators.models import (
 from provider_emulators.services import TradeOrder
 from telehealth.celery import app
 from tests.payments.providers.support import CallbackReceiver, Emulators
+from tests.support.celery_broker import celery_broker
 from tests.support.processes import (
     CeleryWorker,
     RedisServer,
@@ -272,27 +271,6 @@ def test_the_sweep_sends_what_is_due_and_settles_stuck_refunds(
     ]
 
 
-@contextmanager
-def _broker(url: str) -> Iterator[None]:
-    """Point this process's Celery app (what the emulator publishes through) at `url`."""
-    celery: Any = app  # the pools are private attributes: reset them so they reconnect
-
-    def repoint(broker: str, backend: str | None) -> None:
-        if celery._pool is not None:
-            celery._pool.force_close_all()
-        celery._pool = None
-        celery.amqp._producer_pool = None
-        celery.conf.broker_url = broker
-        celery.conf.result_backend = backend
-
-    saved = celery.conf.broker_url, celery.conf.result_backend
-    repoint(url, url)
-    try:
-        yield
-    finally:
-        repoint(*saved)
-
-
 @pytest.mark.postgres
 @pytest.mark.redis
 def test_a_worker_follows_the_wechatpay_schedule_then_gives_up(
@@ -309,7 +287,7 @@ def test_a_worker_follows_the_wechatpay_schedule_then_gives_up(
     redis = RedisServer(tmp_path)
     worker = None
     try:
-        with _broker(redis.url):
+        with celery_broker(redis.url):
             worker = CeleryWorker(
                 queue="default",
                 env=service_env(
