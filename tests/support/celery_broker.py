@@ -27,12 +27,13 @@ def forget_broker_connections() -> None:
 @contextmanager
 def celery_broker(url: str) -> Iterator[None]:
     """Publish through `url` (broker and result backend) inside the block."""
-    saved = app.conf.broker_url, app.conf.result_backend
+    conf: Any = app.conf  # celery-types declares these settings read-only; they are not
+    saved = conf.broker_url, conf.result_backend
     forget_broker_connections()
-    app.conf.broker_url = url
-    app.conf.result_backend = url
+    conf.broker_url = url
+    conf.result_backend = url
     try:
         yield
     finally:
         forget_broker_connections()
-        app.conf.broker_url, app.conf.result_backend = saved
+        conf.broker_url, conf.result_backend = saved
