@@ -22,7 +22,7 @@ def _production_env(**variables: str | None) -> dict[str, str]:
     overrides: dict[str, str | None] = {
         name: None
         for name in service_env()
-        if name.startswith(("DJANGO_", "PATIENT_", "SIGNING_", "WECHATPAY_", "ALIPAY_"))
+        if name.startswith(("DJANGO_", "PATIENT_", "SIGNING_", "WECHATPAY_", "ALIPAY_", "COURIER_"))
         or name in ("DATABASE_URL", "REDIS_URL")
     }
     overrides |= {"DJANGO_SETTINGS_MODULE": PRODUCTION, **variables}
@@ -55,6 +55,8 @@ def _complete_variables() -> dict[str, str]:
         "DATABASE_URL": "postgres://telehealth@db.internal:5432/telehealth",
         "REDIS_URL": "redis://cache.internal:6379/0",
         **PAYMENT_VARIABLES,
+        "COURIER_API_BASE_URL": "https://courier.example.org/open",
+        "COURIER_SHARED_SECRET": secrets.token_urlsafe(32),
     }
 
 
@@ -86,6 +88,8 @@ def test_complete_variables_start_production() -> None:
         "DJANGO_ALLOWED_HOSTS",
         "DATABASE_URL",
         "REDIS_URL",
+        "COURIER_API_BASE_URL",
+        "COURIER_SHARED_SECRET",
     ],
 )
 def test_production_refuses_to_start_without(missing: str) -> None:
@@ -96,6 +100,22 @@ def test_production_refuses_to_start_without(missing: str) -> None:
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert missing in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("COURIER_API_BASE_URL", "http://127.0.0.1:8000/emulators/courier"),
+        ("COURIER_SHARED_SECRET", "too-short"),
+    ],
+)
+def test_production_refuses_a_weak_courier_setting(name: str, value: str) -> None:
+    result = _run(["-c", SETUP_DJANGO], _production_env(**{**_complete_variables(), name: value}))
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: COURIER_API_BASE_URL (https://) and COURIER_SHARED_SECRET" in (
+        result.stderr
+    )
 
 
 @pytest.mark.parametrize("empty", ["DJANGO_SECRET_KEY", "PATIENT_DATA_KEYS", "PATIENT_LOOKUP_KEYS"])

@@ -112,6 +112,18 @@ ALIPAY_SELLER_ID = env.str("ALIPAY_SELLER_ID")
 ALIPAY_APP_PRIVATE_KEY_PATH = env.str("ALIPAY_APP_PRIVATE_KEY_PATH")
 ALIPAY_PUBLIC_KEY_PATH = env.str("ALIPAY_PUBLIC_KEY_PATH")
 
+# The courier: the real carrier's open API over HTTPS and the secret its tracking callbacks are
+# signed with; the development secret and the emulator's URL are never used here.
+COURIER_API_BASE_URL = env.str("COURIER_API_BASE_URL", default="")
+COURIER_SHARED_SECRET = env.str("COURIER_SHARED_SECRET", default="")
+if not COURIER_API_BASE_URL.startswith("https://") or len(COURIER_SHARED_SECRET) < 32:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "COURIER_API_BASE_URL (https://) and COURIER_SHARED_SECRET (at least 32 characters) "
+        "must be set"
+    )
+
 # The regulator feed: off unless enabled, and then only towards the real supervision platform
 # (HTTPS, never the emulator's default URL) with the credentials it issued.
 REGULATOR_FEED_ENABLED = env.bool("REGULATOR_FEED_ENABLED", default=False)
