@@ -108,7 +108,8 @@ class BrowserPages:
         page = context.new_page()
 
         def on_console(message: ConsoleMessage) -> None:
-            # Chromium asks every origin for /favicon.ico by itself; the site serves none yet.
+            # The site's pages link their icon; the provider emulators' payer pages (not the site's)
+            # leave Chromium to ask for /favicon.ico, which nobody serves.
             if message.type == "error" and urlsplit(message.location["url"]).path != "/favicon.ico":
                 self.console_errors.append(f"{name}: {message.text} {message.location}")
 
