@@ -50,7 +50,7 @@ def order_get_for_actor(*, actor: Actor, public_id: Any) -> PaymentOrder:
         .prefetch_related(
             "lines",
             Prefetch("attempts", PaymentAttempt.objects.order_by("pk")),
-            Prefetch("refunds", Refund.objects.order_by("pk")),
+            Prefetch("refunds", Refund.objects.select_related("attempt").order_by("pk")),
         )
         .filter(public_id=public_id)
         .first()

@@ -39,7 +39,7 @@ from notifications.models import InAppMessage, Notification, NotificationStatus
 from patients.access_review import access_review_scan
 from patients.models import AccessReviewFlag, Patient, PriorDiagnosisEvidence
 from payments.models import AttemptStatus, PaymentAttempt, PaymentOrder, ReconciliationReport
-from payments.services import order_choose_fulfilment
+from payments.services import DeliveryAddress, order_choose_fulfilment
 from payments.services.receipts import receipt_apply
 from pharmacy.models import Fulfilment
 from prescriptions.models import Prescription, PrescriptionWarning
@@ -182,11 +182,21 @@ def _in_progress(visit: Visit) -> Consultation:
     return consultation
 
 
-def _paid(order: PaymentOrder, patient_user: User) -> PaymentOrder:
-    """The patient chooses pickup and WeChat Pay confirms the payment (the receipt the verified
-    callback applies), which readies the pickup at the facility."""
+def _paid(
+    order: PaymentOrder,
+    patient_user: User,
+    *,
+    method: str = "pickup",
+    delivery_address: DeliveryAddress | None = None,
+) -> PaymentOrder:
+    """The patient chooses pickup (or delivery to `delivery_address`) and WeChat Pay confirms the
+    payment (the receipt the verified callback applies), which readies the pickup at the
+    facility, or the delivery for its courier."""
     order = order_choose_fulfilment(
-        actor=actor_for_user(patient_user), order=order, method="pickup"
+        actor=actor_for_user(patient_user),
+        order=order,
+        method=method,
+        delivery_address=delivery_address,
     )
     now = timezone.now()
     attempt = PaymentAttempt.objects.create(
@@ -206,7 +216,7 @@ def _paid(order: PaymentOrder, patient_user: User) -> PaymentOrder:
         receipt_apply(
             locked,
             attempt,
-            transaction_id="4200002600202611260000000001",
+            transaction_id=f"42000026{order.pk:020d}",
             amount_fen=attempt.amount_fen,
             occurred_at=now,
             source="callback",
@@ -222,7 +232,7 @@ def _inbox_message(user: User, consultation: Consultation) -> InAppMessage:
         channel="in_app",
         event="prescription_approved",
         objects_ids={"consultation": consultation.pk},
-        dedupe_key=f"matrix:inbox:{user.pk}",
+        dedupe_key=f"matrix:inbox:{user.pk}:{consultation.pk}",
         status=NotificationStatus.SENT,
         next_attempt_at=timezone.now(),
     )
@@ -250,12 +260,14 @@ def _peer_review(consultation: Consultation, *, reviewer: User) -> ReviewAssignm
     never review it)."""
     now = timezone.now()
     assert consultation.doctor is not None
-    sample = ReviewSample.objects.create(
+    sample, _ = ReviewSample.objects.get_or_create(
         week_start=timezone.localdate() - datetime.timedelta(days=timezone.localdate().weekday()),
-        seed="matrix",
-        default_rate=Decimal("0.05"),
-        population=1,
-        assigned=1,
+        defaults={
+            "seed": "matrix",
+            "default_rate": Decimal("0.05"),
+            "population": 1,
+            "assigned": 1,
+        },
     )
     return ReviewAssignment.objects.create(
         sample=sample,
