@@ -22,10 +22,12 @@ counters), so a database can be benchmarked again and again.
 import datetime
 import random
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Exists, OuterRef
 from django.test import Client
 from django.utils import timezone
@@ -58,6 +60,8 @@ from tests.consultations.builders import Visit, give_consent, give_evidence
 from tests.payments.factories import Sale, create_order, open_attempt, payer_pays_quietly
 from tests.pharmacy.builders import stock_up
 
+# Threads that prepare working sets (the database waits more than Python computes).
+PREPARE_THREADS = 4
 # seed_demo's signing PIN of every demo doctor and pharmacist.
 DEMO_SIGNING_PIN = "246810"
 # The diagnosis every bench visit treats, and a drug for it (amlodipine, by ATC code).
@@ -326,25 +330,26 @@ def _spec(drug: Drug) -> DraftSpec:
     )
 
 
-def drafts(context: Context, visits_: Iterable[Visit], per_visit: int) -> list[Prescription]:
+def drafts(context: Context, visits_: list[Visit], per_visit: int) -> list[Prescription]:
     """Draft prescriptions written by each visit's doctor through the prescribing service."""
-    made = []
-    for visit in visits_:
+
+    def for_visit(visit: Visit) -> list[Prescription]:
         actor = actor_for_user(visit.doctor)
-        for _ in range(per_visit):
-            made.append(
-                prescription_create(
-                    actor=actor,
-                    consultation=visit.consultation,
-                    diagnosis_code=DIAGNOSIS,
-                    spec=_spec(context.drug),
-                )
+        return [
+            prescription_create(
+                actor=actor,
+                consultation=visit.consultation,
+                diagnosis_code=DIAGNOSIS,
+                spec=_spec(context.drug),
             )
-    return made
+            for _ in range(per_visit)
+        ]
+
+    return [draft for made in in_threads(for_visit, visits_) for draft in made]
 
 
 def approved_prescriptions(
-    context: Context, visits_: Iterable[Visit], per_visit: int
+    context: Context, visits_: list[Visit], per_visit: int
 ) -> list[Prescription]:
     """Drafts marked signed and approved without the two scrypt unlocks (see the module doc)."""
     prescriptions = drafts(context, visits_, per_visit)
@@ -395,16 +400,30 @@ def pending_payments(
     context: Context, visits_: list[Visit], count: int, *, provider: str, method: str = "pickup"
 ) -> list[PaymentAttempt]:
     """`count` orders, spread over the visits, paid at the provider and waiting for the
-    notification."""
+    notification (one thread per visit: the drafting service locks the consultation)."""
     per_visit = -(-count // len(visits_))
-    attempts = []
-    for visit, prescriptions in _grouped(
-        visits_, approved_prescriptions(context, visits_, per_visit)
-    ):
-        for prescription in prescriptions:
+
+    def for_visit(visit: Visit) -> list[PaymentAttempt]:
+        attempts = []
+        for prescription in approved_prescriptions(context, [visit], per_visit):
             sale = patient_sale(visit, prescription, method=method)
             attempts.append(paid_at_provider(sale, provider=provider))
-    return attempts[:count]
+        return attempts
+
+    return [attempt for made in in_threads(for_visit, visits_) for attempt in made][:count]
+
+
+def in_threads[Item, Made](work: Callable[[Item], Made], items: list[Item]) -> list[Made]:
+    """`work` on each item, each on a thread of its own with its own database connection."""
+
+    def run(item: Item) -> Made:
+        try:
+            return work(item)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=min(PREPARE_THREADS, len(items))) as pool:
+        return list(pool.map(run, items))
 
 
 def signed_callbacks(attempts: Iterable[PaymentAttempt]) -> list[SignedCallback]:
@@ -416,14 +435,19 @@ def signed_callbacks(attempts: Iterable[PaymentAttempt]) -> list[SignedCallback]
     ]
 
 
-def deliver_callbacks(attempts: Iterable[PaymentAttempt]) -> None:
+def deliver_callbacks(attempts: list[PaymentAttempt]) -> None:
     """Hand each payment's notification to the platform's handler, in this process."""
-    for attempt, callback in zip(attempts, signed_callbacks(attempts), strict=True):
-        reply = callback_handle(
-            provider=attempt.provider, headers=callback.headers, body=callback.body
-        )
-        if reply.status not in (200, 204) or reply.body == b"failure":
-            raise WorkingSetError(f"the platform refused {attempt.out_trade_no}: {reply.body!r}")
+
+    def deliver(chunk: list[PaymentAttempt]) -> None:
+        for attempt, callback in zip(chunk, signed_callbacks(chunk), strict=True):
+            reply = callback_handle(
+                provider=attempt.provider, headers=callback.headers, body=callback.body
+            )
+            if reply.status not in (200, 204) or reply.body == b"failure":
+                refused = f"the platform refused {attempt.out_trade_no}: {reply.body!r}"
+                raise WorkingSetError(refused)
+
+    in_threads(deliver, [attempts[n::PREPARE_THREADS] for n in range(PREPARE_THREADS)])
 
 
 def paid_pickups(context: Context, visits_: list[Visit], count: int) -> list[Fulfilment]:
