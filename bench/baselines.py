@@ -85,6 +85,14 @@ def _bearer_actor(request: HttpRequest) -> Actor:
     return actor_for_user(_bearer_user(request))
 
 
+def _staff(request: HttpRequest) -> tuple[Actor, User, int]:
+    """The bearer's actor, user and facility (clinic staff)."""
+    actor = _bearer_actor(request)
+    assert actor.user is not None
+    assert actor.facility_id is not None
+    return actor, actor.user, actor.facility_id
+
+
 def _ids(rows: list[Any]) -> list[str]:
     return [str(row.public_id) for row in rows]
 
@@ -107,7 +115,7 @@ def slot_search(request: HttpRequest) -> JsonResponse:
 def booking(request: HttpRequest) -> JsonResponse:
     """POST consultations/ {patient, slot}: lock the doctor and the patient, re-read the slot,
     the patient's overlapping and upcoming bookings, insert the booking and its event."""
-    actor = _bearer_actor(request)
+    actor, user, facility_id = _staff(request)
     data = json.loads(request.body)
     patient = Patient.objects.get(public_id=data["patient"])
     slot = Slot.objects.get(public_id=data["slot"])
@@ -132,14 +140,14 @@ def booking(request: HttpRequest) -> JsonResponse:
             patient=locked,
             department=fresh.department,
             doctor=doctor,
-            facility_id=actor.facility_id,
+            facility_id=facility_id,
             kind=ConsultationKind.SCHEDULED,
             slot=fresh,
             scheduled_start=fresh.starts_at,
             scheduled_end=fresh.ends_at,
             status=ConsultationStatus.BOOKED,
             fee_fen=fresh.department.consultation_fee_fen,
-            booked_by=actor.user,
+            booked_by=user,
             retention_until=retention_until(timezone.localdate(now)),
         )
         ConsultationEvent.objects.create(
@@ -279,6 +287,8 @@ def payment_notify(request: HttpRequest, provider: str, out_trade_no: str) -> Js
             actor_role=SYSTEM_ACTOR.role,
             occurred_at=now,
         )
+        assert order.prescription_id is not None
+        assert order.pickup_facility_id is not None
         fulfilment = Fulfilment.objects.create(
             order=order,
             prescription_id=order.prescription_id,
@@ -323,10 +333,10 @@ def pickup(request: HttpRequest) -> JsonResponse:
     """POST fulfilments/pickup/ {code}: find the pickup here, lock prescription, order, items and
     fulfilment, write the prescription dispensed (event), the dispense and its items, take the
     shelf rows (locked) with their movements, the fulfilment picked up (event)."""
-    actor = _bearer_actor(request)
+    actor, _user, facility_id = _staff(request)
     code = json.loads(request.body)["code"]
     found = Fulfilment.objects.filter(
-        facility_id=actor.facility_id, pickup_code=code, status=FulfilmentStatus.READY_FOR_PICKUP
+        facility_id=facility_id, pickup_code=code, status=FulfilmentStatus.READY_FOR_PICKUP
     ).first()
     assert found is not None
     now = timezone.now()
@@ -353,7 +363,7 @@ def pickup(request: HttpRequest) -> JsonResponse:
         dispense = Dispense.objects.create(
             fulfilment=fulfilment,
             prescription=prescription,
-            facility_id=actor.facility_id,
+            facility_id=facility_id,
             dispensed_by=actor.user,
             actor_role=actor.role,
             dispensed_at=now,
@@ -371,7 +381,7 @@ def pickup(request: HttpRequest) -> JsonResponse:
         for item in items:
             needed[item.drug_id] = needed.get(item.drug_id, 0) + item.quantity
         shelves = FacilityStock.objects.select_for_update().filter(
-            facility_id=actor.facility_id, drug_id__in=needed
+            facility_id=facility_id, drug_id__in=needed
         )
         movements = []
         for shelf in shelves.order_by("drug_id"):
@@ -381,7 +391,7 @@ def pickup(request: HttpRequest) -> JsonResponse:
             )
             movements.append(
                 StockMovement(
-                    facility_id=actor.facility_id,
+                    facility_id=facility_id,
                     drug_id=shelf.drug_id,
                     change=-packs,
                     quantity_after=shelf.quantity - packs,

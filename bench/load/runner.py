@@ -3,7 +3,6 @@
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -176,4 +175,4 @@ def _load() -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
