@@ -103,3 +103,38 @@ class RetentionFlag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.object_type} {self.object_id} (kept until {self.retention_until})"
+
+
+class ScaleRun(models.Model):
+    """A `seed_scale` generation into this database: its options, where its history ends and the
+    id ranges it reserved, so an interrupted run resumes with exactly the same rows."""
+
+    options = models.JSONField(help_text="patients, consultations, doctors, facilities, seed…")
+    history_until = models.DateField(help_text="The history covers the days before this one")
+    id_ranges = models.JSONField(
+        default=dict, blank=True, help_text="Table → [first id, ids per batch]"
+    )
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"scale run {self.pk} until {self.history_until}"
+
+
+class ScaleStep(models.Model):
+    """One finished step of a scale run (a setup phase or a batch), written in the transaction
+    that wrote the step's rows: a step found here is never generated again."""
+
+    run = models.ForeignKey(ScaleRun, on_delete=models.CASCADE, related_name="steps")
+    phase = models.CharField(max_length=32)
+    batch = models.PositiveIntegerField(default=0)
+    rows = models.PositiveBigIntegerField(default=0)
+    finished_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "phase", "batch"], name="scale_step_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.phase} #{self.batch} ({self.rows} rows)"

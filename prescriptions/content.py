@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -13,7 +14,7 @@ from django.utils import timezone
 from signing.canonical import canonical_json
 
 if TYPE_CHECKING:
-    from prescriptions.models import Prescription
+    from prescriptions.models import Prescription, PrescriptionItem, PrescriptionWarning
 
 CONTENT_FORMAT = "telehealth.prescription/1"
 REVIEW_FORMAT = "telehealth.prescription-review/1"
@@ -25,9 +26,21 @@ def _iso(value: datetime.datetime | None) -> str | None:
 
 
 def clinical_content(
-    prescription: Prescription, *, signed_at: datetime.datetime, valid_until: datetime.datetime
+    prescription: Prescription,
+    *,
+    signed_at: datetime.datetime,
+    valid_until: datetime.datetime,
+    items: Sequence[PrescriptionItem] | None = None,
+    warnings: Sequence[PrescriptionWarning] | None = None,
 ) -> dict[str, Any]:
-    """Patient, doctor, diagnosis, items, validity and version, as the doctor signs them."""
+    """Patient, doctor, diagnosis, items, validity and version, as the doctor signs them.
+
+    `items` (by position, with their drugs) and `warnings` (by key) default to the stored rows;
+    a bulk writer passes the rows it is about to insert."""
+    if items is None:
+        items = list(prescription.items.select_related("drug").order_by("position"))
+    if warnings is None:
+        warnings = list(prescription.warnings.order_by("key"))
     patient = prescription.patient
     doctor = prescription.doctor
     previous = prescription.previous_version
@@ -81,7 +94,7 @@ def clinical_content(
                 "pack_unit": item.drug.pack_unit,
                 "instructions": item.instructions,
             }
-            for item in prescription.items.select_related("drug").order_by("position")
+            for item in items
         ],
         "supply": {
             "reason": prescription.supply_reason,
@@ -95,7 +108,7 @@ def clinical_content(
                 "message": warning.message,
                 "reason": warning.acknowledged_reason,
             }
-            for warning in prescription.warnings.order_by("key")
+            for warning in warnings
         ],
         "validity": {
             "days": prescription.validity_days,

@@ -100,15 +100,44 @@ def seal_with_pin(secret: bytes, pin: str, *, cost: ScryptCost, context: str) ->
     return seal_with_pin_key(secret, derive_pin_key(pin, cost), context=context)
 
 
+def _split_pin_sealed(sealed: str) -> tuple[ScryptCost, bytes, bytes, bytes]:
+    """(cost, salt, nonce, ciphertext) of a PIN-sealed key; ValueError if it is not one."""
+    scheme, n, r, p, salt, nonce, ciphertext = sealed.split("$")
+    if scheme != PIN_SCHEME:
+        raise ValueError(scheme)
+    return ScryptCost(n=int(n), r=int(r), p=int(p)), _unb64(salt), _unb64(nonce), _unb64(ciphertext)
+
+
 def open_with_pin(sealed: str, pin: str, *, context: str) -> bytes:
     try:
-        scheme, n, r, p, salt, nonce, ciphertext = sealed.split("$")
-        if scheme != PIN_SCHEME:
-            raise ValueError(scheme)
-        key = _scrypt(pin, _unb64(salt), ScryptCost(n=int(n), r=int(r), p=int(p)))
-        return AESGCM(key).decrypt(_unb64(nonce), _unb64(ciphertext), context.encode("utf-8"))
+        cost, salt, nonce, ciphertext = _split_pin_sealed(sealed)
+        key = _scrypt(pin, salt, cost)
+        return AESGCM(key).decrypt(nonce, ciphertext, context.encode("utf-8"))
     except (ValueError, InvalidTag) as exc:
         raise UnsealError("The key does not open with this PIN.") from exc
+
+
+class PinOpener:
+    """Opens many sealed keys under one PIN, running scrypt once per distinct salt and cost.
+
+    For bulk signers that unlock every key of a set once per process: keys sealed together by
+    `seal_with_pin_key` (one `PinKey`) share their salt, so one derivation opens them all. The
+    derived keys live as long as the opener; a server signing on request uses `open_with_pin`.
+    """
+
+    def __init__(self, pin: str) -> None:
+        self._pin = pin
+        self._derived: dict[tuple[bytes, ScryptCost], bytes] = {}
+
+    def open(self, sealed: str, *, context: str) -> bytes:
+        try:
+            cost, salt, nonce, ciphertext = _split_pin_sealed(sealed)
+            key = self._derived.get((salt, cost))
+            if key is None:
+                key = self._derived[(salt, cost)] = _scrypt(self._pin, salt, cost)
+            return AESGCM(key).decrypt(nonce, ciphertext, context.encode("utf-8"))
+        except (ValueError, InvalidTag) as exc:
+            raise UnsealError("The key does not open with this PIN.") from exc
 
 
 def _secret_key(secret: str) -> bytes:

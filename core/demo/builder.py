@@ -267,9 +267,10 @@ def _seed_doctors(
     password: str,
     today: datetime.date,
     progress: Progress,
+    count: int = data.DOCTOR_COUNT,
 ) -> None:
     people: list[tuple[User, UserCompanion]] = []
-    for index in range(1, data.DOCTOR_COUNT + 1):
+    for index in range(1, count + 1):
         department = departments[(index - 1) % len(departments)]
         user = User(
             username=f"doctor{index:02d}",
@@ -283,7 +284,7 @@ def _seed_doctors(
             next(t for last, t in data.DOCTOR_TITLES_BY_PRACTICE_START if since.year <= last)
         )
         recent_days = rng.randint(200, 900)
-        if index > data.DOCTOR_COUNT - data.RECENTLY_LICENSED_DOCTORS:
+        if index > count - data.RECENTLY_LICENSED_DOCTORS:
             title = DoctorTitle.RESIDENT
             since = today - datetime.timedelta(days=recent_days)
         # 执业/资格证书编码 are 15 digits; category 2 is traditional Chinese medicine, 1 clinical.
@@ -301,11 +302,11 @@ def _seed_doctors(
     _insert_people(people, label="doctor", progress=progress)
 
 
-def _seed_schedules(progress: Progress) -> None:
+def _seed_schedules(progress: Progress, count: int = data.DOCTOR_COUNT) -> None:
     """Weekday clinics with a lunch break for every doctor, Saturday mornings for some;
     doctors who already have a pattern keep it. (doctor39 and doctor40 get one too: the slot
     generator, not the demo data, keeps them off the booking list.)"""
-    usernames = [f"doctor{index:02d}" for index in range(1, data.DOCTOR_COUNT + 1)]
+    usernames = [f"doctor{index:02d}" for index in range(1, count + 1)]
     doctor_pks = _stored(DoctorProfile, "user__username", usernames)
     scheduled = set(WeeklyAvailability.objects.values_list("doctor_id", flat=True).distinct())
     planned = 0
@@ -327,9 +328,11 @@ def _seed_schedules(progress: Progress) -> None:
     _insert(windows, label="weekly availability", planned=planned, progress=progress)
 
 
-def _seed_pharmacists(rng: random.Random, password: str, progress: Progress) -> None:
+def _seed_pharmacists(
+    rng: random.Random, password: str, progress: Progress, count: int = data.PHARMACIST_COUNT
+) -> None:
     people: list[tuple[User, UserCompanion]] = []
-    for index in range(1, data.PHARMACIST_COUNT + 1):
+    for index in range(1, count + 1):
         user = User(
             username=f"pharmacist{index:02d}",
             role=Role.PHARMACIST,
