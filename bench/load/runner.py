@@ -13,7 +13,7 @@ from bench.load.stats import Summary, ratio
 # cores (more is prepared than a side uses: preparing costs 0.03-0.2 s an item).
 DEFAULT_ITEMS = {
     "booking": 1500,
-    "sign": 300,
+    "sign": 600,
     "callback-wechatpay": 400,
     "callback-alipay": 400,
     "pickup": 400,

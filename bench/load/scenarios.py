@@ -116,7 +116,11 @@ def tracking_page(context: Context, options: Options) -> Sides:
 def booking(context: Context, options: Options) -> Sides:
     """Staff book a new patient into a free slot (up to 3 upcoming bookings each)."""
 
-    def calls(prefix: str) -> list[Call]:
+    # One draw for both sides: no slot is in both working sets.
+    drawn = prepare.bookings(context, 2 * options.items)
+    per_side = len(drawn) // 2
+
+    def calls(prefix: str, triples: list[prepare.Booking]) -> list[Call]:
         return [
             Call(
                 "POST",
@@ -124,10 +128,11 @@ def booking(context: Context, options: Options) -> Sides:
                 prepare.bearer(b.site.staff),
                 json={"patient": str(b.patient.public_id), "slot": str(b.slot.public_id)},
             )
-            for b in prepare.bookings(context, options.items)
+            for b in triples
         ]
 
-    real, baseline = calls(API), calls(BASELINE)
+    real = calls(API, drawn[:per_side])
+    baseline = calls(BASELINE, drawn[per_side : 2 * per_side])
     return Sides(iter(real), iter(baseline), f"{len(real)} + {len(baseline)} free slots")
 
 
