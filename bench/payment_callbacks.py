@@ -71,18 +71,11 @@ def main() -> None:
 
 def _prepare(provider: str, count: int) -> list[Any]:
     """`count` pending orders paid at the provider, and one signed callback for each."""
+    from bench.load.prepare import paid_at_provider, signed_callbacks
     from payments.services import order_choose_fulfilment
-    from provider_emulators.hooks import emulator_signed_callback
     from tests.consultations.builders import make_visit
     from tests.factories import make_patient_user
-    from tests.payments.factories import (
-        Sale,
-        create_order,
-        make_drug,
-        make_prescription,
-        open_attempt,
-        payer_pays_quietly,
-    )
+    from tests.payments.factories import Sale, create_order, make_drug, make_prescription
 
     visit = make_visit("completed")
     user = make_patient_user(visit.patient)
@@ -98,14 +91,9 @@ def _prepare(provider: str, count: int) -> list[Any]:
         )
         order_choose_fulfilment(actor=sale.patient_actor, order=sale.order, method="pickup")
         sale.refresh()
-        attempt = open_attempt(sale, provider=provider)
-        payer_pays_quietly(attempt)
-        attempts.append(attempt)
+        attempts.append(paid_at_provider(sale, provider=provider))
     # Signed last: the handler refuses callbacks older than PAYMENT_NOTIFICATION_MAX_AGE_SECONDS.
-    return [
-        emulator_signed_callback(provider=provider, out_trade_no=attempt.out_trade_no)
-        for attempt in attempts
-    ]
+    return list(signed_callbacks(attempts))
 
 
 def _timed(label: str, handle: Callable[[Any], bool], callbacks: list[Any], threads: int) -> float:
