@@ -199,9 +199,11 @@ def staff_registers_and_books(journey: Journey, patient: PatientDetails = PATIEN
 
     staff.click("#book")
     staff.select_option("#id_department", str(scene.department.public_id))
+    # The fee appears once htmx has swapped in the department's slots (the first list, before
+    # the choice, already shows the slot).
+    expect(staff.locator("#department-fee")).to_have_text("¥30.00", timeout=WAIT_MS)
     slot_radio = staff.locator(f"#slot-{scene.slot.public_id}")
     expect(slot_radio).to_be_visible(timeout=WAIT_MS)
-    expect(staff.locator("#department-fee")).to_have_text("¥30.00")
     slot_radio.check()
     journey.snap(staff, "book")
     staff.click("#book-slot")
