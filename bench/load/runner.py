@@ -119,7 +119,11 @@ def _run(options: argparse.Namespace, base_url: str) -> None:
         f"{options.duration:g} s per side; load average {_load()}",
         flush=True,
     )
-    context = prepare.load_context()
+    # A desk (staff at a facility) and a doctor per request in flight, and more: requests that
+    # share a doctor's signing credential or a facility's shelf wait for each other's locks.
+    context = prepare.load_context(
+        sites=max(4, options.concurrency), doctors=max(8, 2 * options.concurrency)
+    )
     pin = options.pin or prepare.DEMO_SIGNING_PIN
     results: dict[str, Any] = {}
     for name in names:
