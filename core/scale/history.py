@@ -52,7 +52,7 @@ from core.dates import age_on, local_day_start, years_after
 from core.demo import data as demo
 from core.demo.builder import _full_name, _given_name, _surname
 from core.scale import data
-from core.scale.context import DAYS_SUPPLY_CHOICES, Context, Doctor, Regimen, Site
+from core.scale.context import DAYS_SUPPLY_CHOICES, Context, Department, Doctor, Regimen, Site
 from core.scale.network import EVIDENCE_DOCUMENT, EVIDENCE_PDF
 from core.scale.plan import MODELS, Ids, Plan
 from core.scale.tables import Table
@@ -200,7 +200,7 @@ class PatientDraft:
 @dataclass
 class Visit:
     index: int
-    department: Any  # context.Department
+    department: Department
     doctor: Doctor
     start: datetime.datetime
     slot_sequence: int  # unique among the day's slots of the whole network
@@ -1021,7 +1021,8 @@ class Batch:
         choose = _second(reviewed + _minutes(rng, 10, 240))
         pays = (
             rng.randrange(1000) >= data.UNPAID_PER_MILLE
-            and choose < order["expires_at"] - 10 * MINUTE
+            # Paying this late would leave no time to hand the medicine over in its validity.
+            and choose < order["expires_at"] - HOUR
         )
         delivery = not regimen.cold_chain and rng.randrange(1000) < data.DELIVERY_PER_MILLE
         if pays and choose < self.end:

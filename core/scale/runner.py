@@ -140,23 +140,26 @@ def _reserve_ids(run: ScaleRun, plan: Plan) -> None:
 _WORK: dict[str, Any] = {}
 
 
-def _write_batch(batch: int) -> tuple[int, int, int]:
-    """Build and write one batch with its step row; (batch, rows, consultations)."""
+def _write_batch(batch: int) -> tuple[int, int, int, float, float]:
+    """Build and write one batch with its step row: (batch, rows, consultations, seconds
+    building, seconds writing)."""
     ctx: Context = _WORK["context"]
     plan: Plan = _WORK["plan"]
     run: ScaleRun = _WORK["run"]
+    started = time.monotonic()
     built = Batch(ctx, plan, run.id_ranges, batch)
     tables = built.build()
+    building = time.monotonic() - started
     with transaction.atomic(durable=True):
         with connection.cursor() as cursor:
             # A lost commit is only a batch to write again: its step row goes with it.
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
         rows = sum(table.copy() for table in tables.values())
         ScaleStep.objects.create(run=run, phase=HISTORY, batch=batch, rows=rows)
-    return batch, rows, built.consultations
+    return batch, rows, built.consultations, building, time.monotonic() - started - building
 
 
-def _batches(todo: list[int], workers: int) -> Iterator[tuple[int, int, int]]:
+def _batches(todo: list[int], workers: int) -> Iterator[tuple[int, int, int, float, float]]:
     if workers <= 1 or len(todo) <= 1:
         for batch in todo:
             yield _write_batch(batch)
@@ -191,12 +194,17 @@ def _history(
     started = time.monotonic()
     last_report = started
     written = rows = consultations = 0
+    building = writing = 0.0
     consultations_before = sum(len(plan.consultation_range(batch)) for batch in done)
     try:
-        for _, batch_rows, batch_consultations in _batches(todo, workers):
+        for _, batch_rows, batch_consultations, batch_building, batch_writing in _batches(
+            todo, workers
+        ):
             written += 1
             rows += batch_rows
             consultations += batch_consultations
+            building += batch_building
+            writing += batch_writing
             now = time.monotonic()
             finished = written == len(todo)
             if finished or now - last_report >= PROGRESS_EVERY_SECONDS:
@@ -208,7 +216,8 @@ def _history(
                     f"  history: {len(done) + written}/{total} batches · "
                     f"{consultations_before + consultations:,}/{plan.consultations:,} "
                     f"consultations · {rows:,} rows · {rate:,.0f} rows/s · "
-                    f"{elapsed:.0f} s, about {left:.0f} s left"
+                    f"{elapsed:.0f} s, about {left:.0f} s left (workers: {building:.0f} s "
+                    f"building rows, {writing:.0f} s writing them)"
                 )
             if stop_after is not None and written >= stop_after and not finished:
                 raise GenerationStopped(

@@ -27,17 +27,26 @@ def _default(field: models.Field[Any, Any]) -> Any:
     return _REQUIRED if value is None and not field.null else value
 
 
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 class Table:
     def __init__(self, model: type[models.Model]) -> None:
         self.model = model
         fields = list(model._meta.concrete_fields)
         self.fields = [field.attname for field in fields]
-        self.columns = [field.column for field in fields]
+        self.columns = [str(field.column) for field in fields]  # concrete: always a column
         self._index = {name: position for position, name in enumerate(self.fields)}
         self._template = [_default(field) for field in fields]
         self._json = [
             position for position, field in enumerate(fields) if isinstance(field, models.JSONField)
         ]
+        self._json_default = {
+            position: _dumps(self._template[position])
+            for position in self._json
+            if self._template[position] is not _REQUIRED
+        }
         self.rows: list[tuple[Any, ...]] = []
 
     @property
@@ -53,7 +62,11 @@ class Table:
         except KeyError as error:
             raise KeyError(f"{self.model.__name__} has no column {error}") from None
         for position in self._json:
-            row[position] = json.dumps(row[position], ensure_ascii=False, separators=(",", ":"))
+            value = row[position]
+            if value is self._template[position]:
+                row[position] = self._json_default.get(position, value)
+            else:
+                row[position] = _dumps(value)
         if _REQUIRED in row:
             missing = [self.fields[i] for i, value in enumerate(row) if value is _REQUIRED]
             raise KeyError(f"{self.model.__name__} needs values for {missing}")

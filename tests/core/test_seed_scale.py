@@ -187,6 +187,9 @@ def test_small_run_writes_exactly_the_network_and_history_asked_for() -> None:
     assert not late_consent.exists()
     unverified = Prescription.objects.filter(evidence__verified_at__isnull=True)
     assert not unverified.exists()
+    # Nothing is handed over after its prescription's validity, nor paid after its order's.
+    assert not Prescription.objects.filter(dispensed_at__gte=F("valid_until")).exists()
+    assert not PaymentOrder.objects.filter(paid_at__gte=F("expires_at")).exists()
     assert Notification.objects.filter(event="booking_confirmed").count() == 500
     assert set(Prescription.objects.values_list("status", flat=True)) >= {
         PrescriptionStatus.DISPENSED,
