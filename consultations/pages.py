@@ -474,6 +474,7 @@ def _rx_blocks(
     prescriptions = list(
         prescription_selectors.prescriptions_visible_to(actor=actor)
         .filter(consultation=consultation)
+        .select_related("next_version")  # whether a rejected one was revised already
         .order_by("created_at", "pk")
     )
     prescription_selectors.prescriptions_record_list_read(actor=actor, prescriptions=prescriptions)

@@ -9,8 +9,11 @@ lists show rows of more than one patient, and a per-row query shows up as such).
 import datetime
 import itertools
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 from django.utils import timezone
 
@@ -22,14 +25,16 @@ from courier_emulator.models import EmulatedWaybill
 from courier_emulator.services import tracking_event_deliver, tracking_event_record
 from notifications.models import Notification, NotificationStatus
 from payments.models import PaymentOrder, ReconciliationDiscrepancy, ReconciliationReport
-from payments.services import DeliveryAddress
+from payments.services import DeliveryAddress, order_choose_fulfilment
 from payments.services.refunds import order_refund
 from pharmacy.models import Fulfilment
 from pharmacy.services.delivery import fulfilment_dispatch
+from pharmacy.services.pickup import pickup_dispense
 from pharmacy.services.stock import stock_adjust
 from prescriptions.models import Prescription, PrescriptionWarning
 from prescriptions.services import lifecycle as prescription_lifecycle
-from quality.models import Complaint
+from prescriptions.services import prescribing
+from quality.models import Complaint, ReviewAssignment
 from quality.services.complaints import complaint_file, complaint_reply, complaint_triage
 from tests.consultations.builders import Visit, icd10
 from tests.courier_emulator.transport import InProcessTransport
@@ -60,6 +65,7 @@ from tests.security.actors import (
     _inbox_message,
     _paid,
     _peer_review,
+    module_world,
 )
 
 HOME = DeliveryAddress(
@@ -138,6 +144,14 @@ def _approved(world: World, live: Consultation) -> Prescription:
     )
 
 
+def awaiting_payment(world: World) -> PaymentOrder:
+    """A new approved prescription's order, pickup chosen, not paid yet."""
+    order = PaymentOrder.objects.get(prescription=_approved(world, world.live))
+    return order_choose_fulfilment(
+        actor=actor_for_user(world.cast.users[PATIENT_OWNER]), order=order, method="pickup"
+    )
+
+
 def _dispatched(world: World, live: Consultation) -> Fulfilment:
     """An approved prescription paid for delivery and dispatched to the courier emulator, which
     reports that it accepted the parcel."""
@@ -145,16 +159,26 @@ def _dispatched(world: World, live: Consultation) -> Fulfilment:
     order = _paid(order, world.cast.users[PATIENT_OWNER], method="delivery", delivery_address=HOME)
     fulfilment = Fulfilment.objects.get(order=order)
     fulfilment_dispatch(fulfilment_id=fulfilment.pk, courier=emulated_courier())
-    _courier_reports(fulfilment, "accepted")
+    courier_reports(fulfilment, "accepted")
     return fulfilment
 
 
-def _courier_reports(fulfilment: Fulfilment, status: str) -> None:
+def courier_reports(fulfilment: Fulfilment, status: str) -> None:
     """The courier emulator records the step and posts it, signed, to the platform."""
     waybill = EmulatedWaybill.objects.get(reference=f"{fulfilment.public_id.hex}-1")
     event = tracking_event_record(waybill=waybill, status=status)
     delivered = tracking_event_deliver(event, transport=InProcessTransport())
     assert delivered.status_code == 200, delivered
+
+
+@contextmanager
+def module_scene(django_db_blocker: Any, media_root: Path) -> Iterator[Scene]:
+    """The scene for a whole test module (a module-scoped fixture's body): the world with its
+    delivery and one round of growth, rolled back when the module is done."""
+    with module_world(django_db_blocker, media_root) as world:
+        scene = scene_for(world)
+        grow(scene)
+        yield scene
 
 
 def scene_for(world: World) -> Scene:
@@ -175,7 +199,7 @@ def grow(scene: Scene) -> None:
 
     # The delivery on its way moves on; the paid order is partly refunded; the draft collects
     # another warning.
-    _courier_reports(scene.delivery, next(scene.courier_steps))
+    courier_reports(scene.delivery, next(scene.courier_steps))
     order_refund(actor=actor_for_user(operations), order=world.order, amount_fen=1, reason="差价")
     PrescriptionWarning.objects.create(
         prescription=world.draft,
@@ -213,24 +237,45 @@ def grow(scene: Scene) -> None:
         value_secondary=Decimal(82),
     )
 
-    # Consultations: booked (today's list), checked in (the doctor's queue), in progress with
-    # every state of prescription, completed (reviewed, surveyed), of the patient and a newcomer.
+    # Consultations: booked (today's list), checked in (the doctor's queue), in progress,
+    # completed (reviewed, surveyed), of the patient and a newcomer.
     newcomer_booked = _consultation(world, "booked", newcomer=True)
     scene.newcomers.append(newcomer_booked)
     _consultation(world, "booked")
     _consultation(world, "checked_in", newcomer=True)
     live = _in_progress(_visit(world, _consultation(world, "checked_in")))
-    approved = _approved(world, live)
+    # A newcomer consented, with verified evidence, seen and prescribed for: an order of someone
+    # else's (the patient's own lists must not be all there is).
+    newcomer = _consultation(world, "checked_in", newcomer=True)
+    make_consent(newcomer.patient, staff)
+    make_evidence(newcomer.patient, staff, verified_by=world.doctor)
+    _approved(world, _in_progress(_visit(world, newcomer)))
+
+    # Prescriptions in every state, written in the consultation the pages show: approved and
+    # paid (a pickup handed over, another waiting, a delivery on its way), signed, rejected (one
+    # revised into a new draft), a draft with a warning.
+    approved = _approved(world, world.live)
     paid = _paid(PaymentOrder.objects.get(prescription=approved), users[PATIENT_OWNER])
-    _dispatched(world, live)
-    _signed(world, live)
-    prescription_lifecycle.prescription_reject(
-        actor=actor_for_user(users[PHARMACIST]),
-        prescription=_signed(world, live),
-        reasons=["dose"],
-        comment="剂量请再核对。",
+    handed_over = Fulfilment.objects.get(
+        order=_paid(
+            PaymentOrder.objects.get(prescription=_approved(world, world.live)),
+            users[PATIENT_OWNER],
+        )
     )
-    draft = make_draft(_visit(world, live), draft=spec(item(make_drug()))).prescription
+    pickup_dispense(actor=actor_for_user(staff), code=handed_over.pickup_code)
+    delivery = _dispatched(world, world.live)
+    _signed(world, world.live)
+    rejected = [
+        prescription_lifecycle.prescription_reject(
+            actor=actor_for_user(users[PHARMACIST]),
+            prescription=_signed(world, world.live),
+            reasons=["dose"],
+            comment="剂量请再核对。",
+        )
+        for _ in range(2)
+    ]
+    prescribing.prescription_revise(actor=doctor_actor, prescription=rejected[0])
+    draft = make_draft(_visit(world, world.live), draft=spec(item(make_drug()))).prescription
     PrescriptionWarning.objects.create(
         prescription=draft,
         kind="duplicate_therapy",
@@ -242,6 +287,18 @@ def grow(scene: Scene) -> None:
         consultation=_in_progress(_visit(world, _consultation(world, "checked_in"))),
     )
     _peer_review(completed, reviewer=users[DOCTOR_OTHER])
+    ReviewAssignment.objects.create(
+        sample=world.review.sample,
+        kind="prescription",
+        consultation=world.live,
+        prescription=approved,
+        doctor=world.doctor.doctor_profile,
+        author=world.doctor,
+        co_author=users[PHARMACIST],
+        reviewer=users[DOCTOR_OTHER],
+        assigned_at=timezone.now(),
+        due_at=timezone.now() + datetime.timedelta(days=7),
+    )
     _feedback_invitation(completed)
 
     # The doctor's calendar: free slots, another week's hours, a day off.
@@ -273,15 +330,33 @@ def grow(scene: Scene) -> None:
         next_attempt_at=timezone.now(),
         dead_at=timezone.now(),
     )
+    Notification.objects.create(
+        recipient_user=staff,
+        channel="wechat",
+        event="consultation_started",
+        objects_ids={"consultation": live.pk},
+        dedupe_key=f"budgets:dead:{live.pk}",
+        status=NotificationStatus.DEAD,
+        attempts=8,
+        last_error="43004 require subscribe",
+        next_attempt_at=timezone.now(),
+        dead_at=timezone.now(),
+    )
     _inbox_message(users[PATIENT_OWNER], live)
 
     # Quality and privacy: a complaint, an answer to the first one, a flagged read, a report.
-    complaint_file(
-        actor=actor_for_user(users[PATIENT_OWNER]),
-        subject_kind="consultation",
-        subject_id=live.public_id,
-        description="等候时间太长。",
-    )
+    for subject_kind, subject in (
+        ("consultation", live),
+        ("prescription", approved),
+        ("payment", paid),
+        ("delivery", delivery),
+    ):
+        complaint_file(
+            actor=actor_for_user(users[PATIENT_OWNER]),
+            subject_kind=subject_kind,
+            subject_id=subject.public_id,
+            description="等候时间太长。",
+        )
     complaint = Complaint.objects.get(pk=world.complaint.pk)
     if complaint.status == "submitted":
         complaint = complaint_triage(

@@ -1,11 +1,12 @@
 """Every list and page runs the same number of queries whatever the data size, within its budget
 (tests/query_budgets/budgets.py).
 
-One scene for the module: the authorization matrix's world (tests/security/actors.py), a delivery
-on its way, and one round of growth make the small data set; every row is requested against it
-(after a first request that warms the caches), then two more rounds of growth are added and every
-row is requested again, and lists once more with their largest page size. Each request runs in a
-savepoint rolled back afterwards, so what one request writes (audit rows) is not in the next.
+One scene for the module (growth.module_scene): the authorization matrix's world
+(tests/security/actors.py), a delivery on its way and one round of growth make the small data
+set. Every row is requested against it (after a first request that warms the caches), then two
+more rounds of growth are added and every row is requested again, and lists once more with their
+largest page size and with a page of one. Each request runs in a savepoint rolled back
+afterwards, so what one request writes (audit rows) is not in the next.
 """
 
 import json
@@ -22,8 +23,8 @@ from django.urls import reverse
 from interop.fhir.resources import REGISTRY
 from tests.query_budgets import budgets
 from tests.query_budgets.budgets import BUDGETS, Budget
-from tests.query_budgets.growth import Scene, grow, scene_for
-from tests.security.actors import OPERATIONS, module_world, rolled_back
+from tests.query_budgets.growth import Scene, grow, module_scene
+from tests.security.actors import OPERATIONS, rolled_back
 
 pytestmark = pytest.mark.django_db
 
@@ -107,9 +108,7 @@ class Run:
 def run(
     django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Run]:
-    with module_world(django_db_blocker, tmp_path_factory.mktemp("budgets-media")) as world:
-        scene = scene_for(world)
-        grow(scene)
+    with module_scene(django_db_blocker, tmp_path_factory.mktemp("budgets-media")) as scene:
         resolved = {
             row.id: _first_fhir_id(scene, row)
             for row in BUDGETS
