@@ -245,6 +245,9 @@ class Fulfilment(PublicIdModel):
             models.Index(fields=["facility", "status"], name="fulfilment_facility_idx"),
             models.Index(fields=["patient", "-created_at"], name="fulfilment_patient_idx"),
             models.Index(fields=["status", "paid_at"], name="fulfilment_status_idx"),
+            # A code typed at the counter that no ready pickup holds (already handed over,
+            # expired): the facility's fulfilment that last had it.
+            models.Index(fields=["facility", "pickup_code"], name="fulfilment_pickup_code_idx"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -3,10 +3,10 @@
 import datetime
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Subquery
 from django.utils import timezone
 
-from accounts.models import Role
+from accounts.models import DoctorProfile, Role
 from consultations.models import Consultation, ConsultationKind, ConsultationStatus
 from core.actors import TERMINAL_ROLE, Actor
 from core.dates import local_day_bounds
@@ -64,15 +64,21 @@ def doctor_queue(*, actor: Actor, day: datetime.date | None = None) -> list[Cons
     day = day or timezone.localdate()
     start, end = local_day_bounds(day)
     waiting = [ConsultationStatus.CHECKED_IN, ConsultationStatus.IN_PROGRESS]
+    # The doctor's profile and department as scalar subqueries (not joins), so that each branch
+    # of the OR is an index condition on the consultation table itself: (doctor, status,
+    # scheduled_start) for the booked, (department, walk_in_date, status) for the walk-ins.
+    profile = DoctorProfile.objects.filter(user=actor.user)
+    doctor_id = Subquery(profile.values("pk")[:1])
+    department_id = Subquery(profile.values("department_id")[:1])
     mine = Q(
         kind=ConsultationKind.SCHEDULED,
-        doctor__user=actor.user,
+        doctor_id=doctor_id,
         scheduled_start__gte=start,
         scheduled_start__lt=end,
     )
-    walk_ins = Q(
-        kind=ConsultationKind.WALK_IN, walk_in_date=day, department__doctors__user=actor.user
-    ) & (Q(doctor__isnull=True) | Q(doctor__user=actor.user))
+    walk_ins = Q(kind=ConsultationKind.WALK_IN, walk_in_date=day, department_id=department_id) & (
+        Q(doctor__isnull=True) | Q(doctor_id=doctor_id)
+    )
     rows = list(
         _with_related(Consultation.objects.filter(status__in=waiting)).filter(mine | walk_ins)
     )
