@@ -2,16 +2,18 @@
 and the most SQL queries one request may run. tests/query_budgets/test_query_budgets.py requests
 each row with a small data set, grows the data (tests/query_budgets/growth.py adds more of every
 kind of row the cast sees), requests it again, and asserts that the two counts are equal and
-within the budget; a list is requested once more with its largest page size.
+within the budget; a list is requested again with its largest page size (same count) and with a
+page of one row (no more).
 
 How to add a row (a new endpoint or page fails `test_every_get_pattern_has_a_budget` by name):
 
     Budget("<URL name>", <actor from tests/security/actors.CAST>, <queries>,
-           target="<a key of TARGETS>",  # URL arguments, for a pattern that takes an object
+           target="<a target>",          # SCENE_TARGETS or the matrix's TARGETS: the object
            query="q=I1",                 # a query string, if the page needs one
            page_size=PAGED,              # the list's page-size parameter (FHIR: COUNT)
            grows=False,                  # the response does not list rows growth adds
-           status=302)                   # what the request answers, if not 200
+           status=302,                   # what the request answers, if not 200
+           resource_type="Encounter")    # FHIR rows (a read aims at the first the search finds)
 
 Start with a budget of 0, run the test, and write the figure it reports, after reading the
 captured SQL it prints: every query should be one per request, not one per row. If the two
@@ -43,13 +45,20 @@ from tests.security.actors import (
     TERMINAL_OWN,
 )
 
-# URL keyword arguments for an object of the scene: the authorization matrix's targets (its
-# world is the scene's), and the delivery on its way.
-TARGETS: dict[str, Callable[[Scene], dict[str, Any]]] = {
-    **{name: (lambda s, t=target: t(s.world)) for name, target in matrix.TARGETS.items()},
+# URL keyword arguments for an object of the scene: the delivery on its way, and the
+# authorization matrix's targets (tests/security/matrix.py; its world is the scene's).
+SCENE_TARGETS: dict[str, Callable[[Scene], dict[str, Any]]] = {
     "delivery": lambda s: {"public_id": s.delivery.public_id},
     "delivery-order": lambda s: {"public_id": s.delivery_order.public_id},
 }
+
+
+def target_kwargs(name: str, scene: Scene) -> dict[str, Any]:
+    if name in SCENE_TARGETS:
+        return SCENE_TARGETS[name](scene)
+    return matrix.TARGETS[name](scene.world)
+
+
 # fhir-read rows aim at the first resource a search of their type finds (the test resolves it).
 FHIR_READ = "fhir-read"
 

@@ -115,6 +115,13 @@ def _slots_of_doctor(scene: Scene) -> None:
     _api(scene, STAFF_OWN, f"/api/v1/slots/?doctor={doctor}&date={_tomorrow()}&available=true")
 
 
+def _book_first_free(scene: Scene, **target: Any) -> None:
+    """Book a newcomer into the first free slot of the doctor or the department."""
+    booking.consultation_book(
+        actor=_actor(scene, STAFF_OWN), patient=scene.newcomers[0].patient, **target
+    )
+
+
 def _overlapping_bookings(scene: Scene) -> None:
     """The booking's check for the patient's own overlapping bookings (under the lock)."""
     slot = scene.world.free_slot
@@ -160,6 +167,7 @@ def _paid_callback(scene: Scene) -> Any:
     the platform yet; returns the payment notification the emulator signs."""
     world = scene.world
     order = awaiting_payment(world)
+    assert order.prescription is not None
     visit = Visit(
         consultation=world.live,
         facility=world.facility,
@@ -204,6 +212,20 @@ HOT_PATHS = [
         "consultations_slot",
         lambda: {"slot_doctor_start_unique": ("doctor_id", "starts_at")},
         marker="LIMIT",
+    ),
+    HotPath(
+        "booking: the department's first free slot",
+        lambda s: _book_first_free(s, department=s.world.department),
+        "consultations_slot",
+        lambda: {index_on(Slot, "department_id", "starts_at"): ("department_id", "starts_at")},
+        marker="LIMIT 1",
+    ),
+    HotPath(
+        "booking: the doctor's first free slot",
+        lambda s: _book_first_free(s, doctor=s.world.doctor.doctor_profile),
+        "consultations_slot",
+        lambda: {"slot_doctor_start_unique": ("doctor_id", "starts_at")},
+        marker="LIMIT 1",
     ),
     HotPath(
         "booking: the patient's overlapping bookings",

@@ -24,6 +24,7 @@ from interop.fhir.resources import REGISTRY
 from tests.query_budgets import budgets
 from tests.query_budgets.budgets import BUDGETS, Budget
 from tests.query_budgets.growth import Scene, grow, module_scene
+from tests.security import matrix
 from tests.security.actors import OPERATIONS, rolled_back
 
 pytestmark = pytest.mark.django_db
@@ -63,7 +64,7 @@ def _url(scene: Scene, row: Budget, resolved: dict[str, dict[str, Any]]) -> str:
     if row.pattern == budgets.FHIR_READ:
         kwargs = resolved[row.id]
     elif row.target is not None:
-        kwargs = budgets.TARGETS[row.target](scene)
+        kwargs = budgets.target_kwargs(row.target, scene)
     elif row.resource_type is not None:
         kwargs = {"resource_type": row.resource_type}
     url = reverse(row.pattern, kwargs=kwargs or None)
@@ -188,3 +189,8 @@ def test_every_fhir_type_has_a_search_and_a_read_row() -> None:
         rows = [row for row in BUDGETS if row.pattern == pattern and row.actor == OPERATIONS]
         covered = {row.resource_type for row in rows}
         assert covered == set(REGISTRY), pattern
+
+
+def test_every_target_is_known() -> None:
+    known = set(budgets.SCENE_TARGETS) | set(matrix.TARGETS)
+    assert sorted({row.target for row in BUDGETS if row.target} - known) == []
