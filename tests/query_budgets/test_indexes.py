@@ -6,10 +6,12 @@ plan must scan the expected index with an index condition on the path's columns.
 or a query whose conditions no longer fit it, fails by name.
 
 The tables here hold a few rows, where the planner prefers whichever index is smallest (often the
-foreign key's own, a prefix of the composite one) rather than the one it picks over millions of
-rows. So, in a savepoint rolled back afterwards, the table's other plain indexes are dropped
-before the EXPLAIN (its primary key and unique constraints stay): what is asserted is that the
-expected index exists and fits the query, not the planner's choice on toy statistics.
+foreign key's own, a prefix of the composite one), or reads a whole small table, rather than what
+it picks over millions of rows. So the module's statistics are its own rows' (ANALYZE, after a
+past of finished visits is written), and for each EXPLAIN, in a savepoint rolled back afterwards,
+the table's other plain indexes are dropped (its primary key and unique constraints stay) and
+per-row costs are raised (SMALL_TABLES_AS_LARGE). What is asserted is that the expected index
+exists and fits the query, not the planner's choice on toy statistics.
 """
 
 import datetime
