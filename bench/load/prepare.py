@@ -40,6 +40,7 @@ from consultations.services.booking import consultation_book
 from consultations.services.lifecycle import consultation_check_in, consultation_start
 from core.actors import Actor, actor_for_user
 from core.crypto import decrypt_text
+from core.demo import data as demo_data
 from notifications.models import LoginCode
 from notifications.otp import login_code_request, login_code_verify
 from patients.identity import resident_id_with_check_digit
@@ -62,8 +63,8 @@ from tests.pharmacy.builders import stock_up
 
 # Threads that prepare working sets (the database waits more than Python computes).
 PREPARE_THREADS = 4
-# seed_demo's signing PIN of every demo doctor and pharmacist.
-DEMO_SIGNING_PIN = "246810"
+# The signing PIN of every doctor and pharmacist seed_demo and seed_scale make.
+DEMO_SIGNING_PIN = demo_data.DEMO_SIGNING_PIN
 # The diagnosis every bench visit treats, and a drug for it (amlodipine, by ATC code).
 DIAGNOSIS = "I10"
 DRUG_ATC = "C08CA01"

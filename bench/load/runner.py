@@ -53,7 +53,9 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
         help="working set per side of the scenarios that consume theirs (bookings, drafts, "
         f"payments, pickups; default {DEFAULT_ITEMS}); a side that runs out stops and says so",
     )
-    parser.add_argument("--pin", default=None, help="the doctors' signing PIN (seed_demo's)")
+    parser.add_argument(
+        "--pin", help="the doctors' signing PIN (default: seed_demo's and seed_scale's)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     options = parser.parse_args(argv)
     if not options.database_url.startswith("postgres"):
