@@ -148,3 +148,18 @@ def test_the_deploy_checks_would_catch_a_weakened_production() -> None:
 
     assert result.returncode != 0
     assert "security.W008" in result.stderr
+
+
+def test_production_gives_each_process_a_bounded_connection_pool() -> None:
+    inspect = (
+        f"{SETUP_DJANGO}; from django.conf import settings as s; "
+        "d = s.DATABASES['default']; print(d['CONN_MAX_AGE'], d['OPTIONS']['pool']['max_size'])"
+    )
+
+    default = _run(["-c", inspect], _production_env(**_complete_variables()))
+    sized = _run(
+        ["-c", inspect], _production_env(**_complete_variables(), DATABASE_POOL_MAX_SIZE="9")
+    )
+
+    assert (default.returncode, default.stdout.split()) == (0, ["0", "4"]), default.stderr
+    assert (sized.returncode, sized.stdout.split()) == (0, ["0", "9"]), sized.stderr

@@ -42,9 +42,10 @@ def stack_env(*, database_url: str, redis_url: str, base_url: str, workdir: Path
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "DJANGO_DEBUG": "false",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        # The base settings' 0, not .env.example's 60: under ASGI every request's thread would
-        # keep a connection of its own, and the server soon exhausts max_connections.
+        # A connection per request, no pool: production's pool (DATABASE_POOL_MAX_SIZE) would
+        # also serve the preparing threads of this process, which hold their connections.
         "DATABASE_CONN_MAX_AGE": "0",
+        "DATABASE_POOL_MAX_SIZE": "0",
         "SITE_URL": base_url,
         "PAYMENT_EMULATOR_BASE_URL": f"{base_url}/emulators",
         "COURIER_API_BASE_URL": f"{base_url}/emulators/courier",

@@ -104,6 +104,30 @@ DATABASES = {
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 DATABASES["default"]["ATOMIC_REQUESTS"] = False  # services own their transactions
+
+
+def use_connection_pool(database: dict[str, Any], *, max_size: int, timeout: float) -> None:
+    """Give each process a bounded PostgreSQL connection pool (psycopg_pool).
+
+    Under ASGI, persistent connections (CONN_MAX_AGE > 0) are kept per thread and pile up until
+    the server refuses clients; a pool bounds them per process, so the total is
+    processes x max_size. Django requires CONN_MAX_AGE 0 with a pool.
+    """
+    if max_size <= 0 or database["ENGINE"] != "django.db.backends.postgresql":
+        return
+    database["CONN_MAX_AGE"] = 0
+    database.setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": max_size,
+        "timeout": timeout,
+    }
+
+
+use_connection_pool(
+    DATABASES["default"],
+    max_size=env.int("DATABASE_POOL_MAX_SIZE", default=0),
+    timeout=env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -7,7 +7,7 @@ SQLite or in-process tasks).
 """
 
 from telehealth.settings.base import *  # noqa: F403
-from telehealth.settings.base import LOGGING, env
+from telehealth.settings.base import LOGGING, env, use_connection_pool
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
 PATIENT_DATA_KEYS = env.list("PATIENT_DATA_KEYS")
@@ -29,8 +29,12 @@ DEBUG = False
 LOGGING["handlers"]["console"]["formatter"] = env.str("LOG_FORMAT", default="json")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 DATABASES = {"default": env.db("DATABASE_URL")}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+use_connection_pool(
+    DATABASES["default"],
+    max_size=env.int("DATABASE_POOL_MAX_SIZE", default=4),
+    timeout=env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+)
 REDIS_URL = env.str("REDIS_URL")
 CACHES = {
     "default": {
