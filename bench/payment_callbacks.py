@@ -19,6 +19,9 @@ Then, timed, on `--threads` threads:
    outcome, no second effect).
 
 Prints callbacks/s for each, the full/bare ratio, and checks that every order was paid once.
+
+`--profile` instead runs the first deliveries one after another on this thread under cProfile
+and prints where the time goes (the functions with the most cumulative and own time).
 """
 
 import argparse
@@ -39,6 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--profile", action="store_true", help="profile the full handler")
     options = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         sys.exit("Set DATABASE_URL=postgres://... (a scratch database server).")
@@ -117,6 +121,24 @@ def _timed(label: str, handle: Callable[[Any], bool], callbacks: list[Any], thre
     return rate
 
 
+def _profile(handle: Callable[[Any], bool], callbacks: list[Any]) -> None:
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.enable()
+    accepted = sum(handle(callback) for callback in callbacks)
+    profiler.disable()
+    seconds = time.perf_counter() - started
+    print(
+        f"  profiled {len(callbacks)} first deliveries on one thread: {seconds:.2f}s, "
+        f"{1000 * seconds / len(callbacks):.1f} ms each (accepted {accepted})"
+    )
+    for order in ("cumulative", "tottime"):
+        pstats.Stats(profiler).strip_dirs().sort_stats(order).print_stats(18)
+
+
 def _run(provider: str, options: argparse.Namespace) -> None:
     from payments.models import PaymentEvent, PaymentOrder
     from payments.services.callbacks import callback_bare_handle, callback_handle
@@ -138,6 +160,9 @@ def _run(provider: str, options: argparse.Namespace) -> None:
         reply = callback_handle(provider=provider, headers=callback.headers, body=callback.body)
         return reply.status in (200, 204) and reply.body != b"failure"
 
+    if options.profile:
+        _profile(full, callbacks)
+        return
     bare_rate = _timed("bare (verify + reply)", bare, callbacks, options.threads)
     full_rate = _timed(
         "full handler, first delivery (pays the order)", full, callbacks, options.threads
