@@ -114,6 +114,9 @@ class ScaleRun(models.Model):
     id_ranges = models.JSONField(
         default=dict, blank=True, help_text="Table → [first id, ids per batch]"
     )
+    # Secondary indexes and unique constraints dropped while batches load, with the statements
+    # that make them again; emptied as they are rebuilt.
+    deferred_indexes = models.JSONField(default=list, blank=True)
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -28,6 +28,9 @@ from signing.services import credential_key_context
 from terminology.models import Icd10Code
 
 HISTORY_DAYS = 730
+# Patients are registered up to 60 days before their first booking, itself up to 10 days before
+# the history starts: everyone is born before that.
+REGISTRATION_LEAD = datetime.timedelta(days=75)
 DAYS_SUPPLY_CHOICES = ((7, 50), (14, 30), (28, 20))  # (days, weight)
 
 
@@ -334,5 +337,7 @@ def context_load(
         consent_template_pk=template.pk,
         consent_sha256=consent_text_sha256(template.text),
         operations_pk=User.objects.get(username=demo.OPERATIONS_USERNAME).pk,
-        resident_ids=ResidentIdSpace.build(last_birth_year=history_start.year - 1, seed=seed),
+        resident_ids=ResidentIdSpace.build(
+            last_birth_year=(history_start - REGISTRATION_LEAD).year - 1, seed=seed
+        ),
     )

@@ -272,7 +272,7 @@ class Batch:
             else:
                 created = _between(rng, start, self.end - HOUR)
                 verified = rng.random() < 0.9
-            created = max(min(created, self.end - HOUR), start - 400 * DAY)
+            created = min(created, self.end - HOUR)
             verified_at = created + _minutes(rng, 1, 8) if verified else None
             chronic = list(draft.conditions.values())
             if draft.user_pk is not None:

@@ -30,6 +30,7 @@ Progress = Callable[[str], None]
 NETWORK = "network"
 HISTORY = "history"
 STOCK = "stock"
+INDEXES = "indexes"
 OPENING_STOCK_NOTE = "opening stock"
 # Packs left on each shelf after the history, so pickups can go on.
 STOCK_LEFT = 50
@@ -132,6 +133,107 @@ def _reserve_ids(run: ScaleRun, plan: Plan) -> None:
         locked.id_ranges = ranges
         locked.save(update_fields=["id_ranges"])
     run.id_ranges = ranges
+
+
+# --- Indexes ------------------------------------------------------------------------------------
+
+
+def _defer_indexes(run: ScaleRun, progress: Progress) -> None:
+    """Drop the secondary indexes and unique constraints of the tables the batches fill, keeping
+    the statements that rebuild them (as pg_restore loads data before indexes).
+
+    Every row then costs one heap write instead of a dozen random index-page writes, each with
+    a full-page image in the WAL after every checkpoint; a sorted build at the end is far
+    cheaper. Primary keys, check constraints, NOT NULL and foreign keys (with the indexes they
+    rely on) stay in force throughout, and a unique constraint rebuilt over a duplicate fails
+    the run there.
+    """
+    tables = [model._meta.db_table for model in MODELS]
+    with transaction.atomic(durable=True), connection.cursor() as cursor:
+        locked = ScaleRun.objects.select_for_update().get(pk=run.pk)
+        if locked.deferred_indexes or ScaleStep.objects.filter(run=run, phase=INDEXES).exists():
+            run.deferred_indexes = locked.deferred_indexes
+            return
+        cursor.execute(
+            """
+            SELECT t.relname, x.relname, pg_get_indexdef(i.indexrelid), c.conname,
+                   pg_get_constraintdef(c.oid)
+            FROM pg_index i
+            JOIN pg_class x ON x.oid = i.indexrelid
+            JOIN pg_class t ON t.oid = i.indrelid
+            LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid
+            WHERE t.oid = ANY(%s::regclass[])
+              AND NOT i.indisprimary
+              AND i.indexrelid NOT IN (SELECT conindid FROM pg_constraint WHERE contype = 'f')
+            ORDER BY t.relname, x.relname
+            """,
+            [tables],
+        )
+        deferred = []
+        for table, index, index_sql, constraint, constraint_sql in cursor.fetchall():
+            quoted = connection.ops.quote_name(table)
+            if constraint:
+                name = connection.ops.quote_name(constraint)
+                cursor.execute(f"ALTER TABLE {quoted} DROP CONSTRAINT {name}")
+                sql = f"ALTER TABLE {quoted} ADD CONSTRAINT {name} {constraint_sql}"
+                deferred.append(
+                    {"table": table, "name": constraint, "sql": sql, "constraint": True}
+                )
+            else:
+                cursor.execute(f"DROP INDEX {connection.ops.quote_name(index)}")
+                deferred.append(
+                    {"table": table, "name": index, "sql": index_sql, "constraint": False}
+                )
+        locked.deferred_indexes = deferred
+        locked.save(update_fields=["deferred_indexes"])
+    run.deferred_indexes = deferred
+    progress(f"indexes: {len(deferred)} secondary indexes and unique constraints set aside")
+
+
+def _rebuild(entry: dict[str, Any], cursor: Any) -> None:
+    """A model's declared constraint or index through the schema editor (the statement its
+    migration ran: a partial index's condition read back from the catalogue would be written
+    differently), anything else (field uniques and indexes) from the catalogue's definition."""
+    model = next(m for m in MODELS if m._meta.db_table == entry["table"])
+    declared = [*model._meta.constraints, *model._meta.indexes]
+    match = next((item for item in declared if item.name == entry["name"]), None)
+    if match is None:
+        cursor.execute(entry["sql"])
+        return
+    with connection.schema_editor() as editor:
+        if isinstance(match, models.Index):
+            editor.add_index(model, match)
+        else:
+            editor.add_constraint(model, match)
+
+
+def _restore_indexes(run: ScaleRun, progress: Progress) -> None:
+    """Rebuild what `_defer_indexes` dropped, one committed statement at a time (a run stopped
+    here rebuilds the rest when run again)."""
+    if not run.deferred_indexes:
+        return
+    started = time.monotonic()
+    total = len(run.deferred_indexes)
+    while run.deferred_indexes:
+        entry = run.deferred_indexes[0]
+        with transaction.atomic(durable=True), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
+            if entry["constraint"]:
+                cursor.execute(
+                    "SELECT 1 FROM pg_constraint WHERE conname = %s AND conrelid = %s::regclass",
+                    [entry["name"], entry["table"]],
+                )
+                exists = cursor.fetchone() is not None
+            else:
+                cursor.execute("SELECT to_regclass(%s)", [entry["name"]])
+                exists = cursor.fetchone()[0] is not None
+            if not exists:
+                _rebuild(entry, cursor)
+            run.deferred_indexes = run.deferred_indexes[1:]
+            ScaleRun.objects.filter(pk=run.pk).update(deferred_indexes=run.deferred_indexes)
+    with transaction.atomic(durable=True):
+        ScaleStep.objects.get_or_create(run=run, phase=INDEXES)
+    progress(f"indexes: {total} rebuilt in {time.monotonic() - started:.1f} s")
 
 
 # --- Batches ------------------------------------------------------------------------------------
@@ -360,7 +462,10 @@ def scale_generate(
     _check_capacity(ctx, options)
     plan = Plan(options.patients, options.consultations, options.batch_size)
     _reserve_ids(run, plan)
+    if len(_done(run, HISTORY)) < plan.batches:
+        _defer_indexes(run, progress)
     written = _history(run, ctx, plan, workers=workers, stop_after=stop_after, progress=progress)
+    _restore_indexes(run, progress)
     _stock(run, ctx, progress)
     if run.finished_at is None:
         phase_started = time.monotonic()

@@ -17,6 +17,7 @@ from clinics.models import Facility, StaffMembership, Terminal
 from consultations.models import Consultation, ConsultationEvent, Slot
 from core.crypto import decrypt_text
 from core.models import ScaleRun, ScaleStep
+from core.scale.plan import MODELS
 from notifications.models import Notification
 from patients.identity import normalize_phone, parse_resident_id
 from patients.models import (
@@ -99,6 +100,19 @@ def _counts() -> dict[str, int]:
     }
 
 
+def _schema() -> list[tuple[str, str]]:
+    """Every index and constraint of the tables the history fills, as the database states them."""
+    tables = [model._meta.db_table for model in MODELS]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s) "
+            "UNION ALL SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = ANY(%s::regclass[]) ORDER BY 1, 2",
+            [tables, tables],
+        )
+        return cursor.fetchall()
+
+
 def _fingerprint() -> str:
     """A digest of what the history says, by natural keys (ids and random bytes left out):
     who, when, what was prescribed, paid and handed over, and each table's size."""
@@ -153,7 +167,12 @@ def test_refuses_a_database_other_than_postgresql(monkeypatch: pytest.MonkeyPatc
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("reference_data")
 def test_small_run_writes_exactly_the_network_and_history_asked_for() -> None:
+    schema = _schema()
     output = _seed()
+
+    # The indexes set aside while batches loaded are all back, exactly as they were.
+    assert _schema() == schema
+    assert ScaleRun.objects.get().deferred_indexes == []
 
     assert _counts() == EXPECTED
     assert list(ScaleStep.objects.filter(phase="history").values_list("batch", flat=True)) == [
@@ -284,9 +303,11 @@ def test_the_api_lists_the_history_and_verifies_its_prescriptions() -> None:
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("reference_data")
 def test_a_stopped_run_continues_where_it_stopped_and_ends_the_same() -> None:
+    schema = _schema()
     with pytest.raises(CommandError, match="Stopped after 2 batch"):
         _seed(stop_after_batches=2)
     assert ScaleStep.objects.filter(phase="history").count() == 2
+    assert len(ScaleRun.objects.get().deferred_indexes) > 0
     assert Patient.objects.count() == 120  # two batches of 60
     assert Consultation.objects.count() == 200
 
@@ -296,6 +317,7 @@ def test_a_stopped_run_continues_where_it_stopped_and_ends_the_same() -> None:
 
     assert _counts() == EXPECTED
     assert ScaleStep.objects.filter(phase="history").count() == BATCHES
+    assert _schema() == schema
     assert _fingerprint() == GOLDEN
     again = _seed()
     assert "0 already written" not in again
@@ -322,4 +344,4 @@ def test_keys_sealed_together_open_with_one_derivation() -> None:
         opener.open(sealed[0], context="key-1")
 
 
-GOLDEN = "74ef96242746809b34c79153fb89d4149129b10437684dfed83f5c8c955e6a60"
+GOLDEN = "fc4b22cd139e51085f3d8e351d3553aea364fc78f0b58cb621d4d3215c4f6e8f"
