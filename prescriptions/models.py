@@ -285,6 +285,7 @@ class Prescription(PublicIdModel):
             models.Index(fields=["status", "signed_at"], name="prescription_queue_idx"),
             models.Index(fields=["status", "valid_until"], name="prescription_expiry_idx"),
             models.Index(fields=["patient", "-created_at"], name="prescription_patient_idx"),
+            models.Index(fields=["doctor", "-created_at"], name="prescription_doctor_idx"),
         ]
 
     def __str__(self) -> str:

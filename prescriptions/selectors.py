@@ -2,9 +2,9 @@
 
 from typing import Any
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet, Subquery
 
-from accounts.models import Role
+from accounts.models import DoctorProfile, Role
 from core.actors import TERMINAL_ROLE, Actor
 from core.exceptions import NotFoundError
 from core.models import AuditAction
@@ -44,7 +44,10 @@ def prescriptions_visible_to(*, actor: Actor) -> QuerySet[Prescription]:
     if actor.has_role(Role.OPERATIONS, Role.PHARMACIST):
         return prescriptions.filter(signed)
     if actor.has_role(Role.DOCTOR) and actor.user is not None:
-        return prescriptions.filter(doctor__user=actor.user)
+        # The profile as a scalar subquery, not a join: (doctor, created_at) then serves the
+        # doctor's newest-first list without reading their whole history.
+        own_profile = DoctorProfile.objects.filter(user=actor.user).values("pk")[:1]
+        return prescriptions.filter(doctor_id=Subquery(own_profile))
     if actor.has_role(Role.CLINIC_STAFF, TERMINAL_ROLE) and actor.facility_id is not None:
         return prescriptions.filter(signed, consultation__facility_id=actor.facility_id)
     if actor.has_role(Role.PATIENT) and actor.user is not None:
