@@ -283,6 +283,13 @@ HOT_PATHS = [
         marker="LIMIT",
     ),
     HotPath(
+        "the doctor's prescriptions, newest first",
+        lambda s: _api(s, DOCTOR_TREATING, "/api/v1/prescriptions/"),
+        "prescriptions_prescription",
+        lambda: {"prescription_doctor_idx": ("doctor_id",)},
+        marker="LIMIT",
+    ),
+    HotPath(
         "the pharmacist's review queue",
         lambda s: _api(s, PHARMACIST, "/api/v1/prescriptions/review-queue/"),
         "prescriptions_prescription",
