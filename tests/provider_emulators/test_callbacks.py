@@ -136,7 +136,8 @@ def test_a_failed_attempt_waits_for_the_next_step_of_the_schedule(
     [callback] = emulator_callbacks(provider=Provider.WECHATPAY, out_trade_no="CBWAIT0001")
     [attempt] = callback.attempt_log.all()
     assert (callback.status, callback.attempts) == (CallbackStatus.PENDING, 1)
-    assert callback.next_attempt_at == attempt.finished_at + dt.timedelta(seconds=15)
+    first_retry_at = attempt.finished_at + dt.timedelta(seconds=15)
+    assert callback.next_attempt_at == first_retry_at
     assert services.callback_deliver_due(callback_id=callback.pk) is None  # not due yet
     assert len(receiver.received) == 1
 
@@ -151,7 +152,8 @@ def test_an_unreachable_merchant_is_an_attempt_that_failed(receiver: CallbackRec
     assert (attempt.http_status, attempt.accepted) == (None, False)
     assert attempt.error.startswith("ConnectError")
     assert callback.status == CallbackStatus.PENDING
-    assert callback.next_attempt_at == attempt.finished_at + dt.timedelta(seconds=240)
+    retry_at = attempt.finished_at + dt.timedelta(seconds=240)
+    assert callback.next_attempt_at == retry_at
 
 
 @pytest.mark.parametrize("reply", [b"SUCCESS", b"success\n", b"ok", b""])
@@ -333,9 +335,9 @@ def test_a_worker_follows_the_wechatpay_schedule_then_gives_up(
         attempts[:-1], attempts[1:], WECHATPAY_SCHEDULE, strict=True
     ):
         assert attempt.scheduled_for is not None
-        assert attempt.scheduled_for - previous.finished_at == dt.timedelta(
-            seconds=seconds * factor
-        )
+        waited = attempt.scheduled_for - previous.finished_at
+        scheduled_wait = dt.timedelta(seconds=seconds * factor)
+        assert waited == scheduled_wait
         assert attempt.sent_at >= attempt.scheduled_for
     assert len(receiver.received) == 16
     assert len({r.notification.event_id for r in receiver.received if r.notification}) == 1

@@ -19,6 +19,11 @@ from quality.tasks import complaints_escalate_task
 from tests.factories import api_client, make_staff, make_user
 from tests.pharmacy.builders import Scene, make_pickup
 
+# The default deadlines: triage within QUALITY_COMPLAINT_TRIAGE_HOURS, a high-severity complaint
+# closed within its QUALITY_COMPLAINT_SLA_HOURS, both from submission.
+TRIAGE_WINDOW = datetime.timedelta(hours=24)
+RESOLUTION_WINDOW = datetime.timedelta(hours=72)
+
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/complaints/"
@@ -90,7 +95,7 @@ def test_a_patient_files_about_their_own_care(scene: Scene, kind: str) -> None:
     complaint = Complaint.objects.get()
     assert complaint.facility_id == scene.facility.pk
     triage_window = complaint.due_at - complaint.created_at
-    assert triage_window == datetime.timedelta(hours=24)
+    assert triage_window == TRIAGE_WINDOW
     assert events_of(complaint) == [("submitted", "", "submitted")]
     assert notified("complaint_received") == [scene.patient_user.pk]
     assert AuditEvent.objects.filter(
@@ -164,7 +169,7 @@ def test_the_full_lifecycle(scene: Scene, django_capture_on_commit_callbacks: An
     assert body["assignee"]["id"] == str(colleague.public_id)
     complaint = Complaint.objects.get()
     resolution_window = complaint.due_at - complaint.created_at
-    assert resolution_window == datetime.timedelta(hours=72)
+    assert resolution_window == RESOLUTION_WINDOW
     assert answered.json()["status"] == "responded"
     assert again.json()["status"] == "responded"
     assert closed.status_code == 200

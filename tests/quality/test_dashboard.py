@@ -403,16 +403,15 @@ def test_terminal_time_counts_online_and_offline_only() -> None:
     start = timezone.now().replace(microsecond=0)
     changes = [(s, start + n * HOUR) for n, s in enumerate(["online", "maintenance", "offline"], 1)]
 
-    assert terminal_online_seconds(
-        initial=None, changes=changes, start=start, end=start + 4 * HOUR
-    ) == (
-        3600.0,
-        3600.0,
+    four_hours_later, an_hour_later = start + 4 * HOUR, start + HOUR
+
+    changing = terminal_online_seconds(
+        initial=None, changes=changes, start=start, end=four_hours_later
     )
-    assert terminal_online_seconds(initial="online", changes=[], start=start, end=start + HOUR) == (
-        3600.0,
-        0.0,
-    )
+    steady = terminal_online_seconds(initial="online", changes=[], start=start, end=an_hour_later)
+
+    assert changing == (3600.0, 3600.0)
+    assert steady == (3600.0, 0.0)
 
 
 def test_only_operations_read_the_dashboard(dataset: Dataset) -> None:

@@ -20,6 +20,8 @@ from quality.models import FeedbackInvitation, FeedbackResponse
 from quality.services.feedback import feedback_invitations_send, feedback_reminders_send
 from tests.consultations.builders import make_visit
 
+LINK_LIFETIME = datetime.timedelta(days=7)  # QUALITY_FEEDBACK_LINK_DAYS by default
+
 pytestmark = pytest.mark.django_db
 
 ANSWERS = {"overall": 5, "waiting_time": 4, "audio_video": 3, "explanation": 5, "comment": "很好"}
@@ -63,7 +65,7 @@ def test_a_completed_consultation_gets_one_invitation_and_its_sms_carries_a_work
     invitation = FeedbackInvitation.objects.get()
     assert invitation.consultation_id == consultation.pk
     link_lifetime = invitation.expires_at - invitation.invited_at
-    assert link_lifetime == datetime.timedelta(days=7)
+    assert link_lifetime == LINK_LIFETIME
     rows = Notification.objects.filter(event="feedback_request")
     assert [(row.channel, row.status) for row in rows] == [("sms", NotificationStatus.SENT)]
     assert rows[0].objects_ids == {"invitation": invitation.pk}

@@ -306,7 +306,8 @@ def test_the_bill_lists_the_days_payments_and_refunds(emulators: Emulators) -> N
             "ALIBILLR1",
         ),
     ]
-    assert gateway.download_bill(bill_date=timezone.localdate() - dt.timedelta(days=1)) == []
+    yesterday = timezone.localdate() - dt.timedelta(days=1)
+    assert gateway.download_bill(bill_date=yesterday) == []
 
 
 def _key_file(directory: Any, name: str, *, private: bool) -> str:

@@ -297,7 +297,8 @@ def test_the_trade_bill_lists_the_days_payments_and_refunds(emulators: Emulators
             "refund", "WXBILL0001", first.transaction_id, 640, at(refund.created_at), "WXBILLR1"
         ),
     ]
-    assert gateway.download_bill(bill_date=timezone.localdate() - dt.timedelta(days=1)) == []
+    yesterday = timezone.localdate() - dt.timedelta(days=1)
+    assert gateway.download_bill(bill_date=yesterday) == []
 
 
 def test_the_emulator_refuses_a_merchant_signing_with_the_wrong_key(
