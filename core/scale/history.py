@@ -467,14 +467,38 @@ class Batch:
         terminal: int | None = None,
         reason: str = "",
     ) -> None:
-        self.tables[ConsultationEvent].add(
-            id=self.ids(ConsultationEvent),
-            consultation_id=pk,
+        self._status_event(
+            ConsultationEvent,
+            {"consultation_id": pk, "terminal_id": terminal},
+            from_status,
+            to_status,
+            at,
+            actor=actor,
+            role=role,
+            reason=reason,
+        )
+
+    def _status_event(
+        self,
+        model: type[Any],
+        subject: dict[str, int | None],
+        from_status: str,
+        to_status: str,
+        at: datetime.datetime,
+        *,
+        actor: int | None,
+        role: str,
+        reason: str,
+    ) -> None:
+        """One row of a lifecycle's event table: `subject` names the object (and any extra
+        reference the table has), the rest is common to every such table."""
+        self.tables[model].add(
+            id=self.ids(model),
+            **subject,
             from_status=from_status,
             to_status=to_status,
             actor_id=actor,
             actor_role=role,
-            terminal_id=terminal,
             reason=reason,
             occurred_at=at,
         )
@@ -757,15 +781,15 @@ class Batch:
         role: str,
         reason: str = "",
     ) -> None:
-        self.tables[PrescriptionEvent].add(
-            id=self.ids(PrescriptionEvent),
-            prescription_id=pk,
-            from_status=from_status,
-            to_status=to_status,
-            actor_id=actor,
-            actor_role=role,
+        self._status_event(
+            PrescriptionEvent,
+            {"prescription_id": pk},
+            from_status,
+            to_status,
+            at,
+            actor=actor,
+            role=role,
             reason=reason,
-            occurred_at=at,
         )
 
     def _prescription(
@@ -925,15 +949,15 @@ class Batch:
         role: str,
         reason: str = "",
     ) -> None:
-        self.tables[OrderEvent].add(
-            id=self.ids(OrderEvent),
-            order_id=pk,
-            from_status=from_status,
-            to_status=to_status,
-            actor_id=actor,
-            actor_role=role,
+        self._status_event(
+            OrderEvent,
+            {"order_id": pk},
+            from_status,
+            to_status,
+            at,
+            actor=actor,
+            role=role,
             reason=reason,
-            occurred_at=at,
         )
 
     def _ledger(
@@ -1336,16 +1360,15 @@ class Batch:
         reason: str = "",
         tracking_event: int | None = None,
     ) -> None:
-        self.tables[FulfilmentEvent].add(
-            id=self.ids(FulfilmentEvent),
-            fulfilment_id=fulfilment["id"],
-            from_status=fulfilment["status"],
-            to_status=to_status,
-            actor_id=actor,
-            actor_role=role,
-            tracking_event_id=tracking_event,
+        self._status_event(
+            FulfilmentEvent,
+            {"fulfilment_id": fulfilment["id"], "tracking_event_id": tracking_event},
+            fulfilment["status"],
+            to_status,
+            at,
+            actor=actor,
+            role=role,
             reason=reason,
-            occurred_at=at,
         )
         fulfilment.update(status=to_status, updated_at=at)
 
